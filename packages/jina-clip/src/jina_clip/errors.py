@@ -1,0 +1,220 @@
+"""The exception hierarchy of jina_clip.
+
+Every error the package raises on purpose is a :class:`JinaCLIPError`, so callers can catch
+one type. Input errors name the offending input by its position in the call (``index``) and
+say why it was refused; API errors carry the HTTP status, Jina's error ``code`` and the
+request id so that a failure can be reported upstream.
+
+    JinaCLIPError
+    ├── InputError (also ValueError)          bad input; .index, .reason
+    │   ├── TextInputError
+    │   │   └── TextTooLongError              over max_length and truncate=False
+    │   └── ImageInputError
+    │       ├── ImageNotFoundError
+    │       ├── ImageDecodeError
+    │       ├── ImageTooLargeError
+    │       └── ImageFetchError               an http(s) image could not be downloaded
+    ├── ModelLoadError                        checkpoint/config/tokenizer problems
+    │   └── CheckpointMismatchError           strict key/shape check failed
+    ├── UnsafeURLError (also ValueError)      server-side address guard refused a URL
+    └── APIError                              the remote API failed; .status_code, .code, .request_id
+        ├── AuthenticationError               401
+        ├── InsufficientBalanceError          402, 403
+        ├── BadRequestError                   400, 413, 422 and other non-retryable 4xx
+        ├── ConflictError                     409 (retried first)
+        ├── RateLimitError                    429 (retried first); .retry_after
+        ├── ServerError                       5xx (retried first)
+        ├── APIConnectionError                network failure (retried first)
+        │   └── APITimeoutError               timeout (retried first)
+        └── ResponseValidationError           malformed or inconsistent response
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "APIConnectionError",
+    "APIError",
+    "APITimeoutError",
+    "AuthenticationError",
+    "BadRequestError",
+    "CheckpointMismatchError",
+    "ConflictError",
+    "ImageDecodeError",
+    "ImageFetchError",
+    "ImageInputError",
+    "ImageNotFoundError",
+    "ImageTooLargeError",
+    "InputError",
+    "InsufficientBalanceError",
+    "JinaCLIPError",
+    "ModelLoadError",
+    "RateLimitError",
+    "ResponseValidationError",
+    "ServerError",
+    "TextInputError",
+    "TextTooLongError",
+    "UnsafeURLError",
+]
+
+
+class JinaCLIPError(Exception):
+    """Base class of every error raised on purpose by jina_clip."""
+
+
+# --- inputs -----------------------------------------------------------------------------------
+
+
+class InputError(JinaCLIPError, ValueError):
+    """An input could not be embedded. ``index`` is its position in the call (None if the
+    whole argument is wrong, e.g. a bare string instead of a list)."""
+
+    def __init__(self, reason: str, *, index: int | None = None) -> None:
+        self.index = index
+        self.reason = reason
+        where = f"input {index}: " if index is not None else ""
+        super().__init__(f"{where}{reason}")
+
+
+class TextInputError(InputError):
+    """A text input is not a string or cannot be tokenized."""
+
+
+class TextTooLongError(TextInputError):
+    """A text is longer than ``max_length`` tokens and truncation was not asked for."""
+
+    def __init__(self, *, index: int, num_tokens: int, max_length: int) -> None:
+        self.num_tokens = num_tokens
+        self.max_length = max_length
+        super().__init__(
+            f"text has {num_tokens} tokens, more than max_length={max_length}; "
+            "pass truncate=True to cut it, or raise max_length",
+            index=index,
+        )
+
+
+class ImageInputError(InputError):
+    """An image input is of an unsupported type or could not be read."""
+
+
+class ImageNotFoundError(ImageInputError):
+    """A path (or file:// URL) does not point to a readable file."""
+
+
+class ImageDecodeError(ImageInputError):
+    """The bytes are not an image Pillow can decode."""
+
+
+class ImageTooLargeError(ImageInputError):
+    """The image exceeds a byte or pixel limit."""
+
+
+class ImageFetchError(ImageInputError):
+    """An http(s) image URL could not be downloaded (status, timeout, size cap)."""
+
+
+# --- model ------------------------------------------------------------------------------------
+
+
+class ModelLoadError(JinaCLIPError):
+    """The checkpoint, its config, tokenizer or preprocessor config could not be loaded."""
+
+
+class CheckpointMismatchError(ModelLoadError):
+    """The weights do not match the architecture built from config.json."""
+
+    def __init__(
+        self,
+        *,
+        missing: list[str],
+        unexpected: list[str],
+        mismatched: list[tuple[str, tuple[int, ...], tuple[int, ...]]],
+        source: str = "",
+    ) -> None:
+        self.missing = missing
+        self.unexpected = unexpected
+        self.mismatched = mismatched
+        lines = [f"checkpoint {source or ''} does not match the model built from config.json:"]
+        if missing:
+            lines.append(f"  missing keys ({len(missing)}): {', '.join(missing[:20])}")
+        if unexpected:
+            lines.append(f"  unexpected keys ({len(unexpected)}): {', '.join(unexpected[:20])}")
+        for key, want, got in mismatched[:20]:
+            lines.append(f"  shape mismatch {key}: model {want}, checkpoint {got}")
+        super().__init__("\n".join(lines))
+
+
+# --- server-side address guard ----------------------------------------------------------------
+
+
+class UnsafeURLError(JinaCLIPError, ValueError):
+    """A URL resolves to an address the server refuses to fetch (private, loopback, ...)."""
+
+
+# --- remote API -------------------------------------------------------------------------------
+
+
+class APIError(JinaCLIPError):
+    """The Embeddings API answered with an error, or could not be reached."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int | None = None,
+        code: str | None = None,
+        request_id: str | None = None,
+        body: object = None,
+    ) -> None:
+        self.message = message
+        self.status_code = status_code
+        self.code = code
+        self.request_id = request_id
+        self.body = body
+        parts = [message]
+        if status_code is not None:
+            parts.append(f"status={status_code}")
+        if code:
+            parts.append(f"code={code}")
+        if request_id:
+            parts.append(f"request_id={request_id}")
+        super().__init__(" | ".join(parts))
+
+
+class AuthenticationError(APIError):
+    """401: the API key is missing or invalid."""
+
+
+class InsufficientBalanceError(APIError):
+    """402/403: the account has no balance left or hit a resource limit."""
+
+
+class BadRequestError(APIError):
+    """400/413/422 and other 4xx: the request was refused; retrying will not help."""
+
+
+class ConflictError(APIError):
+    """409: the resource is busy. Retried with backoff before this is raised."""
+
+
+class RateLimitError(APIError):
+    """429: a rate limit was hit. Retried (honouring Retry-After) before this is raised."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: object):
+        self.retry_after = retry_after
+        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+
+
+class ServerError(APIError):
+    """5xx: the server failed. Retried with backoff before this is raised."""
+
+
+class APIConnectionError(APIError):
+    """The request did not get an answer (connection refused/reset, DNS, protocol error)."""
+
+
+class APITimeoutError(APIConnectionError):
+    """The request timed out."""
+
+
+class ResponseValidationError(APIError):
+    """The API answered 2xx but the body is malformed or inconsistent with the request."""
