@@ -92,7 +92,9 @@ class JinaCLIP(ABC):
     # --- factories ----------------------------------------------------------------------------
 
     @staticmethod
-    def local(model: str | os.PathLike[str] = "jinaai/jina-clip-v1", **kwargs: Any) -> LocalJinaCLIP:
+    def local(
+        model: str | os.PathLike[str] = "jinaai/jina-clip-v1", **kwargs: Any
+    ) -> LocalJinaCLIP:
         """Run the model on this machine. ``model`` is a Hugging Face hub id or a local
         directory in the official layout. See :class:`~jina_clip.local.LocalJinaCLIP`."""
         from .local.encoder import LocalJinaCLIP

@@ -17,7 +17,7 @@ request id so that a failure can be reported upstream.
     ├── ModelLoadError                        checkpoint/config/tokenizer problems
     │   └── CheckpointMismatchError           strict key/shape check failed
     ├── UnsafeURLError (also ValueError)      server-side address guard refused a URL
-    └── APIError                              the remote API failed; .status_code, .code, .request_id
+    └── APIError                              remote failure; .status_code .code .request_id
         ├── AuthenticationError               401
         ├── InsufficientBalanceError          402, 403
         ├── BadRequestError                   400, 413, 422 and other non-retryable 4xx

@@ -9,7 +9,7 @@ float lists or as base64 of packed little-endian float32 (``embedding_type="base
 from __future__ import annotations
 
 import base64
-from typing import Literal, Union
+from typing import Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
@@ -57,18 +57,18 @@ class LegacyBytesItem(BaseModel):
     bytes: str
 
 
-InputItem = Union[str, TextItem, ImageItem, LegacyUrlItem, LegacyBytesItem]
+InputItem = str | TextItem | ImageItem | LegacyUrlItem | LegacyBytesItem
 
 
 class EmbeddingRequest(BaseModel):
     model_config = ConfigDict(extra="allow")
 
     model: str
-    input: Union[str, list[InputItem]]
+    input: str | list[InputItem]
     task: str | None = None
     dimensions: int | None = Field(default=None, ge=1)
     normalized: bool = True
-    embedding_type: Union[EmbeddingType, list[EmbeddingType], None] = None
+    embedding_type: EmbeddingType | list[EmbeddingType] | None = None
     #: OpenAI-compatible alias of ``embedding_type`` (the ``openai`` client sends it).
     encoding_format: Literal["float", "base64"] | None = None
     truncate: bool = False
@@ -77,7 +77,7 @@ class EmbeddingRequest(BaseModel):
 class EmbeddingData(BaseModel):
     object: Literal["embedding"] = "embedding"
     index: int
-    embedding: Union[list[float], str]
+    embedding: list[float] | str
 
 
 class Usage(BaseModel):
@@ -97,7 +97,7 @@ class EmbeddingResponse(BaseModel):
 
 class ErrorBody(BaseModel):
     model_config = ConfigDict(extra="allow")
-    detail: Union[str, list[object], None] = None
+    detail: str | list[object] | None = None
     code: str | None = None
     request_id: str | None = None
 

@@ -1,0 +1,323 @@
+"""`LocalJinaCLIP`: jina-clip run on this machine with our own PyTorch model.
+
+Texts are tokenized once, sorted by length and run in padded batches under a token budget;
+images are decoded and resized on a small thread pool (Pillow releases the GIL) while the
+previous batch runs on the model, and normalized on the model's device from uint8. The async
+methods run the same code on a dedicated single worker thread, so the event loop never blocks
+and model calls never interleave.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import os
+import threading
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from ..base import ImageInput, JinaCLIP, check_images, check_texts
+from ..errors import TextTooLongError
+from ..images.preprocess import ImagePreprocessor
+from ..images.sources import DEFAULT_LIMITS, ImageLimits, load_image
+from ..model import JinaCLIPModel, resolve_checkpoint
+from ..postprocess import finalize
+from ..text import TextTokenizer
+from .batching import plan_batches
+from .device import resolve_device, resolve_dtype
+
+__all__ = ["DEFAULT_MAX_LENGTH", "LocalJinaCLIP"]
+
+#: jina-clip-v1's text tower is trained for 8,192 tokens, and the hosted API accepts that much.
+#: (The official ``encode_text`` truncates at 512 by default; pass ``max_length=512`` to match.)
+DEFAULT_MAX_LENGTH = 8192
+
+
+class LocalJinaCLIP(JinaCLIP):
+    """jina-clip on this machine (CPU, CUDA or MPS).
+
+    Args:
+        model: Hugging Face hub id (downloaded and cached on first use) or a local directory
+            in the official layout (config.json, model.safetensors, tokenizer.json,
+            preprocessor_config.json).
+        device: ``auto`` (CUDA, then MPS, then CPU), ``cpu``, ``cuda``, ``cuda:1``, ...
+        dtype: ``auto`` (bf16 on CUDA, fp32 elsewhere), ``float32``, ``bfloat16``, ``float16``.
+        batch_size: inputs per model batch; default 32 on CPU, 256 on GPU.
+        max_length: longest text in tokens (default 8192).
+        truncate: cut longer texts instead of raising :class:`TextTooLongError`.
+        normalize: L2-normalize vectors (default True).
+        dimensions: keep only the first ``dimensions`` components (then normalize).
+        show_progress: tqdm progress bar over batches.
+        revision, cache_dir, local_files_only: passed to the hub download.
+        image_workers: threads decoding images (default: CPU count, at most 8).
+        image_limits: byte/pixel/URL limits applied to image inputs.
+    """
+
+    def __init__(
+        self,
+        model: str | os.PathLike[str] = "jinaai/jina-clip-v1",
+        *,
+        device: str | torch.device = "auto",
+        dtype: str | torch.dtype = "auto",
+        batch_size: int | None = None,
+        max_length: int | None = None,
+        truncate: bool = False,
+        normalize: bool = True,
+        dimensions: int | None = None,
+        show_progress: bool = False,
+        revision: str | None = None,
+        cache_dir: str | os.PathLike[str] | None = None,
+        local_files_only: bool = False,
+        image_workers: int | None = None,
+        image_limits: ImageLimits = DEFAULT_LIMITS,
+    ) -> None:
+        self._model_name = str(model)
+        self.device = resolve_device(device)
+        self.dtype = resolve_dtype(dtype, self.device)
+        self.directory: Path = resolve_checkpoint(
+            model,
+            revision=revision,
+            cache_dir=None if cache_dir is None else str(cache_dir),
+            local_files_only=local_files_only,
+        )
+        self.model = JinaCLIPModel.from_pretrained(
+            self.directory, device=self.device, dtype=self.dtype
+        )
+        self.tokenizer = TextTokenizer.from_dir(self.directory)
+        self.preprocessor = ImagePreprocessor.from_config(
+            self.directory / "preprocessor_config.json"
+        )
+        on_gpu = self.device.type != "cpu"
+        self.batch_size = batch_size or (256 if on_gpu else 32)
+        #: Padded tokens per text batch: bounds activation memory (attention is chunked).
+        self.token_budget = 256 * 1024 if on_gpu else 16 * 1024
+        self.max_length = max_length or DEFAULT_MAX_LENGTH
+        if self.max_length < 2:
+            raise ValueError(f"max_length must be >= 2, got {self.max_length}")
+        self.truncate = truncate
+        self.normalize = normalize
+        native = self.model.text_dim
+        if dimensions is not None and not 1 <= dimensions <= native:
+            raise ValueError(f"dimensions must be between 1 and {native}, got {dimensions}")
+        self.dimensions = dimensions
+        self.show_progress = show_progress
+        self.image_limits = image_limits
+        self.image_workers = image_workers or min(8, os.cpu_count() or 1)
+        self._image_pool: ThreadPoolExecutor | None = None
+        self._model_thread: ThreadPoolExecutor | None = None
+        self._lock = threading.Lock()
+
+    # --- properties --------------------------------------------------------------------------
+
+    @property
+    def dimension(self) -> int:
+        return self.dimensions or self.model.text_dim
+
+    @property
+    def model_name(self) -> str:
+        return self._model_name
+
+    def __repr__(self) -> str:
+        return (
+            f"LocalJinaCLIP(model={self._model_name!r}, device={str(self.device)!r}, "
+            f"dtype={str(self.dtype).removeprefix('torch.')!r}, dimension={self.dimension})"
+        )
+
+    # --- text --------------------------------------------------------------------------------
+
+    def tokenize(
+        self, texts: Sequence[str], *, max_length: int | None = None, truncate: bool | None = None
+    ) -> list[list[int]]:
+        """Token ids per text, checked against ``max_length`` (raise, or cut if truncating)."""
+        limit = max_length or self.max_length
+        cut = self.truncate if truncate is None else truncate
+        ids = self.tokenizer.encode(list(texts))
+        for i, row in enumerate(ids):
+            if len(row) > limit:
+                if not cut:
+                    raise TextTooLongError(index=i, num_tokens=len(row), max_length=limit)
+                ids[i] = self.tokenizer.truncate(row, limit)
+        return ids
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        """Tokens per text, special tokens included (what the model sees, before truncation)."""
+        return [len(row) for row in self.tokenizer.encode(list(texts))]
+
+    def encode_text(
+        self,
+        texts: Sequence[str],
+        *,
+        max_length: int | None = None,
+        normalize: bool | None = None,
+        batch_size: int | None = None,
+        show_progress: bool | None = None,
+        task: str | None = None,
+        truncate: bool | None = None,
+    ) -> np.ndarray:
+        """Embed texts (``task`` is accepted for interface parity; jina-clip-v1 is symmetric
+        and uses no instruction, so it does not change the result)."""
+        items = check_texts(texts)
+        if not items:
+            return self.empty()
+        ids = self.tokenize(items, max_length=max_length, truncate=truncate)
+        raw = self._run_text(ids, batch_size or self.batch_size, self._progress(show_progress))
+        return self._finish(raw, normalize)
+
+    def _run_text(self, ids: list[list[int]], batch_size: int, progress: bool) -> np.ndarray:
+        out = np.empty((len(ids), self.model.text_dim), dtype=np.float32)
+        batches = plan_batches(
+            [len(row) for row in ids], batch_size=batch_size, token_budget=self.token_budget
+        )
+        pad = self.tokenizer.pad_id
+        with self._lock, torch.inference_mode():
+            for batch in tqdm(batches, desc="texts", unit="batch", disable=not progress):
+                width = max(len(ids[i]) for i in batch)
+                tokens = torch.full((len(batch), width), pad, dtype=torch.long)
+                mask = torch.zeros((len(batch), width), dtype=torch.long)
+                for row, i in enumerate(batch):
+                    tokens[row, : len(ids[i])] = torch.tensor(ids[i], dtype=torch.long)
+                    mask[row, : len(ids[i])] = 1
+                vectors = self.model.encode_text(
+                    tokens.to(self.device, non_blocking=True),
+                    mask.to(self.device, non_blocking=True),
+                )
+                out[batch] = vectors.float().cpu().numpy()
+        return out
+
+    # --- images ------------------------------------------------------------------------------
+
+    def encode_image(
+        self,
+        images: Sequence[ImageInput],
+        *,
+        normalize: bool | None = None,
+        batch_size: int | None = None,
+        show_progress: bool | None = None,
+    ) -> np.ndarray:
+        """Embed images given as paths, URLs, data URIs, base64, bytes, file objects or PIL."""
+        items = check_images(images)
+        if not items:
+            return self.empty()
+        raw = self._run_images(items, batch_size or self.batch_size, self._progress(show_progress))
+        return self._finish(raw, normalize)
+
+    def _decode(self, image: ImageInput, index: int) -> np.ndarray:
+        """Input -> uint8 [S, S, 3], the official geometry (runs on the image pool)."""
+        return self.preprocessor.to_uint8(load_image(image, index=index, limits=self.image_limits))
+
+    def _decoded_batches(
+        self, items: list[ImageInput], batch_size: int
+    ) -> Iterator[tuple[range, list[Future[np.ndarray]]]]:
+        """Yield batches of decode futures, one batch ahead, so decoding overlaps the model."""
+        if self._image_pool is None:
+            self._image_pool = ThreadPoolExecutor(
+                max_workers=self.image_workers, thread_name_prefix="jina-clip-image"
+            )
+        pool = self._image_pool
+        pending: list[tuple[range, list[Future[np.ndarray]]]] = []
+        try:
+            for start in range(0, len(items), batch_size):
+                span = range(start, min(start + batch_size, len(items)))
+                pending.append((span, [pool.submit(self._decode, items[i], i) for i in span]))
+                if len(pending) == 2:
+                    yield pending.pop(0)
+            while pending:
+                yield pending.pop(0)
+        finally:  # the consumer stopped early (an error): drop decoding nobody will read
+            for _, futures in pending:
+                for future in futures:
+                    future.cancel()
+
+    def _run_images(self, items: list[ImageInput], batch_size: int, progress: bool) -> np.ndarray:
+        out = np.empty((len(items), self.model.image_dim), dtype=np.float32)
+        pin = self.device.type == "cuda"
+        total = (len(items) + batch_size - 1) // batch_size
+        batches = self._decoded_batches(items, batch_size)
+        try:
+            for span, futures in tqdm(
+                batches, total=total, desc="images", unit="batch", disable=not progress
+            ):
+                pixels = torch.from_numpy(np.stack([f.result() for f in futures]))
+                if pin:
+                    pixels = pixels.pin_memory()
+                with self._lock, torch.inference_mode():
+                    batch = self.preprocessor.normalize(pixels.to(self.device, non_blocking=True))
+                    vectors = self.model.encode_image(batch.to(self.dtype))
+                    out[span.start : span.stop] = vectors.float().cpu().numpy()
+        finally:
+            batches.close()  # cancel decoding of batches not yet consumed after an error
+        return out
+
+    # --- async -------------------------------------------------------------------------------
+
+    async def _offload(self, fn: Any, /, *args: Any, **kwargs: Any) -> np.ndarray:
+        if self._model_thread is None:
+            # One worker: async calls run one at a time, in arrival order, off the event loop.
+            self._model_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="jina-clip")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(
+            self._model_thread, functools.partial(fn, *args, **kwargs)
+        )
+
+    async def aencode_text(
+        self,
+        texts: Sequence[str],
+        *,
+        max_length: int | None = None,
+        normalize: bool | None = None,
+        batch_size: int | None = None,
+        show_progress: bool | None = None,
+        task: str | None = None,
+        truncate: bool | None = None,
+    ) -> np.ndarray:
+        return await self._offload(
+            self.encode_text,
+            texts,
+            max_length=max_length,
+            normalize=normalize,
+            batch_size=batch_size,
+            show_progress=show_progress,
+            task=task,
+            truncate=truncate,
+        )
+
+    async def aencode_image(
+        self,
+        images: Sequence[ImageInput],
+        *,
+        normalize: bool | None = None,
+        batch_size: int | None = None,
+        show_progress: bool | None = None,
+    ) -> np.ndarray:
+        return await self._offload(
+            self.encode_image,
+            images,
+            normalize=normalize,
+            batch_size=batch_size,
+            show_progress=show_progress,
+        )
+
+    # --- helpers -----------------------------------------------------------------------------
+
+    def _progress(self, show_progress: bool | None) -> bool:
+        return self.show_progress if show_progress is None else show_progress
+
+    def _finish(self, raw: np.ndarray, normalize: bool | None) -> np.ndarray:
+        return finalize(
+            raw,
+            dimensions=self.dimensions,
+            normalize=self.normalize if normalize is None else normalize,
+        )
+
+    def close(self) -> None:
+        """Stop the worker threads. The encoder stays usable: they restart on demand."""
+        for pool in (self._image_pool, self._model_thread):
+            if pool is not None:
+                pool.shutdown(wait=False, cancel_futures=True)
+        self._image_pool = self._model_thread = None
