@@ -1,0 +1,169 @@
+"""LocalJinaCLIP end to end on a tiny checkpoint, through the real loading path."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from jina_clip import (
+    ImageDecodeError,
+    ImageNotFoundError,
+    JinaCLIP,
+    JinaCLIPSettings,
+    TextInputError,
+    TextTooLongError,
+)
+
+TEXTS = [
+    "a bridge at dusk",
+    "hello",
+    "a much longer sentence about a small dog that runs along the river road at dawn",
+    "",
+    "the cat",
+]
+
+
+@pytest.fixture(scope="module")
+def clip(tiny_checkpoint: Path) -> JinaCLIP:
+    return JinaCLIP.local(tiny_checkpoint, device="cpu", batch_size=2)
+
+
+@pytest.fixture(scope="module")
+def picture(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    rng = np.random.default_rng(0)
+    path = tmp_path_factory.mktemp("img") / "noise.png"
+    Image.fromarray(rng.integers(0, 256, (300, 420, 3), dtype=np.uint8)).save(path)
+    return path
+
+
+def test_shapes_dtype_and_norm(clip: JinaCLIP) -> None:
+    out = clip.encode_text(TEXTS)
+    assert out.shape == (len(TEXTS), clip.dimension)
+    assert out.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(out, axis=1), 1.0, rtol=1e-5)
+    assert clip.encode_text([]).shape == (0, clip.dimension)
+    assert clip.encode_image([]).shape == (0, clip.dimension)
+
+
+def test_order_preserved_under_length_sorting(clip: JinaCLIP) -> None:
+    together = clip.encode_text(TEXTS)
+    for i, text in enumerate(TEXTS):
+        alone = clip.encode_text([text])[0]
+        np.testing.assert_allclose(together[i], alone, atol=1e-5)
+    # Distinct texts give distinct vectors, so a permutation bug cannot hide.
+    sims = together @ together.T
+    assert np.all(sims[~np.eye(len(TEXTS), dtype=bool)] < 0.9999)
+
+
+def test_batch_size_does_not_change_results(clip: JinaCLIP) -> None:
+    a = clip.encode_text(TEXTS, batch_size=1)
+    b = clip.encode_text(TEXTS, batch_size=64)
+    np.testing.assert_allclose(a, b, atol=1e-5)
+
+
+def test_too_long_text_is_refused_unless_truncating(clip: JinaCLIP) -> None:
+    long_text = "word " * 100
+    with pytest.raises(TextTooLongError) as info:
+        clip.encode_text(["short", long_text], max_length=32)
+    assert info.value.index == 1 and info.value.max_length == 32
+    cut = clip.encode_text(["short", long_text], max_length=32, truncate=True)
+    assert cut.shape == (2, clip.dimension)
+    # Truncation keeps the first tokens: same as a text that is already that short.
+    ids = clip.tokenize([long_text], max_length=32, truncate=True)[0]  # type: ignore[attr-defined]
+    assert len(ids) == 32
+
+
+def test_bad_text_inputs_name_the_index(clip: JinaCLIP) -> None:
+    with pytest.raises(TextInputError):
+        clip.encode_text("a bare string")  # type: ignore[arg-type]
+    with pytest.raises(TextInputError) as info:
+        clip.encode_text(["ok", 3])  # type: ignore[list-item]
+    assert info.value.index == 1
+
+
+def test_normalize_false_and_dimensions(tiny_checkpoint: Path) -> None:
+    raw = JinaCLIP.local(tiny_checkpoint, device="cpu", normalize=False)
+    vectors = raw.encode_text(TEXTS)
+    assert not np.allclose(np.linalg.norm(vectors, axis=1), 1.0)
+    small = JinaCLIP.local(tiny_checkpoint, device="cpu", dimensions=8)
+    cut = small.encode_text(TEXTS)
+    assert cut.shape == (len(TEXTS), 8) and small.dimension == 8
+    expected = vectors[:, :8] / np.linalg.norm(vectors[:, :8], axis=1, keepdims=True)
+    np.testing.assert_allclose(cut, expected, atol=1e-5)
+
+
+def test_every_image_kind_gives_the_same_vector(clip: JinaCLIP, picture: Path) -> None:
+    data = picture.read_bytes()
+    b64 = base64.b64encode(data).decode()
+    kinds = [
+        str(picture),
+        picture,
+        picture.as_uri(),
+        data,
+        bytearray(data),
+        io.BytesIO(data),
+        Image.open(picture),
+        f"data:image/png;base64,{b64}",
+        b64,
+    ]
+    out = clip.encode_image(kinds)
+    assert out.shape == (len(kinds), clip.dimension)
+    for row in out[1:]:
+        np.testing.assert_allclose(row, out[0], atol=1e-6)
+
+
+def test_image_and_text_share_the_space(clip: JinaCLIP, picture: Path) -> None:
+    image = clip.encode_image([picture])
+    text = clip.encode_text(["a photo"])
+    assert image.shape == text.shape
+    assert -1.0 <= float(image[0] @ text[0]) <= 1.0
+
+
+def test_bad_image_fails_the_call_and_names_it(clip: JinaCLIP, picture: Path) -> None:
+    with pytest.raises(ImageNotFoundError) as info:
+        clip.encode_image([picture, "/no/such/picture.jpg"])
+    assert info.value.index == 1
+    with pytest.raises(ImageDecodeError) as info2:
+        clip.encode_image([picture, picture, b"\x89PNG\r\n\x1a\n not really a png"])
+    assert info2.value.index == 2
+
+
+async def test_async_twins_match_and_do_not_block(clip: JinaCLIP, picture: Path) -> None:
+    ticks = 0
+    stop = asyncio.Event()
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while not stop.is_set():
+            ticks += 1
+            await asyncio.sleep(0.001)
+
+    task = asyncio.create_task(ticker())
+    texts = await clip.aencode_text(TEXTS * 4)
+    images = await clip.aencode_image([picture] * 4)
+    stop.set()
+    await task
+    np.testing.assert_allclose(texts, clip.encode_text(TEXTS * 4), atol=1e-6)
+    np.testing.assert_allclose(images, clip.encode_image([picture] * 4), atol=1e-6)
+    assert ticks > 1, "the event loop was blocked during encoding"
+
+
+def test_settings_build_local(tiny_checkpoint: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("JINA_API_KEY", "jina_should_not_be_used")
+    encoder = JinaCLIPSettings(model=str(tiny_checkpoint), device="cpu").build()
+    assert type(encoder).__name__ == "LocalJinaCLIP"
+    assert encoder.encode_text(["x"]).shape == (1, encoder.dimension)
+
+
+def test_close_is_idempotent_and_encoder_stays_usable(tiny_checkpoint: Path) -> None:
+    with JinaCLIP.local(tiny_checkpoint, device="cpu") as encoder:
+        encoder.encode_text(["x"])
+    encoder.close()
+    assert encoder.encode_text(["x"]).shape == (1, encoder.dimension)
+    assert "LocalJinaCLIP(" in repr(encoder)
