@@ -1,0 +1,542 @@
+"""`RemoteJinaCLIP`: the :class:`~jina_clip.base.JinaCLIP` interface over Jina's Embeddings API
+or any server speaking it (``jina-clip serve``).
+
+A call is planned once (validation, image conversion, request bodies, batch slices; shared
+by both twins), then its requests run concurrently (threads over one ``httpx.Client``, or
+tasks over one ``httpx.AsyncClient``), each with its own retries, and the results are put
+back in input order. See ``docs/remote.md``."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlparse
+
+import httpx
+import numpy as np
+from pydantic import SecretStr
+
+from ..base import ImageInput, JinaCLIP, check_images, check_texts
+from ..errors import (
+    AuthenticationError,
+    ImageTooLargeError,
+    ResponseValidationError,
+    TextInputError,
+)
+from ..postprocess import finalize
+from ..settings import DEFAULT_BASE_URL, api_key_from_env
+from .batching import plan_batches
+from .inputs import image_to_api_string
+from .models import model_spec
+from .protocol import Envelope, image_item, parse_embeddings, text_item
+from .retry import RetryPolicy
+from .tokens import estimate_image_tokens, estimate_text_tokens
+from .transport import Cancelled, post_async, post_sync
+from .usage import TokenUsage, UsageMeter
+
+__all__ = [
+    "DEFAULT_IMAGE_BATCH_SIZE",
+    "DEFAULT_MAX_REQUEST_BYTES",
+    "DEFAULT_TEXT_BATCH_SIZE",
+    "RemoteJinaCLIP",
+]
+
+logger = logging.getLogger("jina_clip.remote")
+
+DEFAULT_TEXT_BATCH_SIZE = 128
+#: Images are large (and billed per tile): fewer per request keeps each retry cheap.
+DEFAULT_IMAGE_BATCH_SIZE = 16
+#: Serialized JSON per request; well under the API's limits (8 MB per image).
+DEFAULT_MAX_REQUEST_BYTES = 8 * 1024 * 1024
+_OFFICIAL_HOST = "api.jina.ai"
+_QUERY_TASKS = frozenset({"retrieval.query", "query"})
+_DOCUMENT_TASKS = frozenset({"retrieval.passage", "retrieval.document", "passage", "document"})
+_PROBE_TEXT = "dimension probe"
+
+
+def _user_agent() -> str:
+    from .. import __version__
+
+    return f"jina-clip/{__version__} (remote)"
+
+
+@dataclass
+class _Call:
+    """One encode call, planned: what to send and how to finish the results."""
+
+    envelope: Envelope
+    items: list[bytes]
+    slices: list[tuple[int, int]]
+    expected_dim: int | None  # width the server must return (None: learn it)
+    client_dims: int | None  # Matryoshka truncation done here (models without `dimensions`)
+    normalize: bool
+    show_progress: bool
+    kind: str
+
+    def body(self, i: int) -> bytes:
+        start, end = self.slices[i]
+        return self.envelope.body(self.items[start:end])
+
+    def count(self, i: int) -> int:
+        start, end = self.slices[i]
+        return end - start
+
+
+class RemoteJinaCLIP(JinaCLIP):
+    """jina-clip over HTTP: Jina's Embeddings API, or a self-hosted server at ``base_url``.
+
+    Requests are batched (item and byte caps), run ``max_concurrency`` at a time, retried on
+    429/409/5xx/timeouts/connection errors with jittered exponential backoff honouring
+    ``Retry-After``, and validated before their vectors are returned in input order."""
+
+    def __init__(
+        self,
+        model: str = "jina-clip-v1",
+        *,
+        api_key: str | SecretStr | None = None,
+        base_url: str = DEFAULT_BASE_URL,
+        timeout: float = 60.0,
+        max_retries: int = 5,
+        max_concurrency: int = 5,
+        batch_size: int | None = None,
+        max_request_bytes: int | None = None,
+        normalize: bool = True,
+        dimensions: int | None = None,
+        show_progress: bool = False,
+        max_length: int | None = None,
+        truncate: bool = False,
+        http_client: httpx.Client | None = None,
+        async_http_client: httpx.AsyncClient | None = None,
+        default_headers: Mapping[str, str] | None = None,
+        backoff_base: float = 0.5,
+        backoff_max: float = 30.0,
+    ) -> None:
+        _check_max_length(max_length)
+        if timeout <= 0:
+            raise ValueError(f"timeout must be > 0 seconds, got {timeout}")
+        if max_concurrency < 1:
+            raise ValueError(f"max_concurrency must be >= 1, got {max_concurrency}")
+        if batch_size is not None and not 1 <= batch_size <= 2048:
+            raise ValueError(f"batch_size must be between 1 and 2048, got {batch_size}")
+        if max_request_bytes is not None and max_request_bytes < 1024:
+            raise ValueError(f"max_request_bytes must be >= 1024, got {max_request_bytes}")
+        self._model = model
+        self._spec = model_spec(model)
+        if dimensions is not None:
+            if dimensions < 1:
+                raise ValueError(f"dimensions must be >= 1, got {dimensions}")
+            if self._spec.dimension is not None and dimensions > self._spec.dimension:
+                raise ValueError(
+                    f"dimensions={dimensions} is larger than {model}'s {self._spec.dimension}"
+                )
+        self._dimensions = dimensions
+        self._learned_dim: int | None = None
+
+        if isinstance(api_key, str):
+            api_key = SecretStr(api_key)
+        if api_key is not None and not api_key.get_secret_value():
+            api_key = None
+        self._api_key: SecretStr | None = api_key or api_key_from_env()
+        self._base_url = base_url.rstrip("/")
+        self._url = f"{self._base_url}/embeddings"
+        if self._api_key is None and urlparse(self._base_url).hostname == _OFFICIAL_HOST:
+            raise AuthenticationError(
+                f"no API key for {self._base_url}: pass api_key=... or set JINA_API_KEY "
+                "(get one at https://jina.ai/embeddings); a self-hosted server at another "
+                "base_url needs none"
+            )
+
+        self._timeout = httpx.Timeout(timeout)
+        self._policy = RetryPolicy(max_retries, backoff_base, backoff_max)
+        self._max_concurrency = max_concurrency
+        self._batch_size = batch_size
+        self._max_request_bytes = max_request_bytes or DEFAULT_MAX_REQUEST_BYTES
+        self._normalize = normalize
+        self._show_progress = show_progress
+        self._truncate = truncate
+        self._default_headers = dict(default_headers or {})
+
+        self._client = http_client
+        self._owns_client = http_client is None
+        self._async_client = async_http_client
+        self._owns_async_client = async_http_client is None
+        self._async_loop: asyncio.AbstractEventLoop | None = None
+        self._client_lock = threading.Lock()
+
+        self._total = UsageMeter()
+        self._last = TokenUsage()
+
+    # --- identity ------------------------------------------------------------------------------
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(model={self._model!r}, base_url={self._base_url!r})"
+
+    @property
+    def model_name(self) -> str:
+        return self._model
+
+    @property
+    def base_url(self) -> str:
+        return self._base_url
+
+    @property
+    def dimension(self) -> int:
+        """Vector length. For a model this client does not know (and no ``dimensions``), it
+        is learned from the first response; before any, one tiny probe request is sent."""
+        known = self._known_dimension()
+        if known is None:
+            self.encode_text([_PROBE_TEXT])
+            known = self._known_dimension()
+            assert known is not None
+        return known
+
+    def _known_dimension(self) -> int | None:
+        return self._dimensions or self._spec.dimension or self._learned_dim
+
+    # --- usage ---------------------------------------------------------------------------------
+
+    @property
+    def last_usage(self) -> TokenUsage:
+        """Tokens billed by the last encode call (all its requests, including those of a call
+        that failed part-way: they were billed)."""
+        return self._last
+
+    @property
+    def total_usage(self) -> TokenUsage:
+        """Tokens billed over this encoder's lifetime."""
+        return self._total.value
+
+    def estimate_tokens(
+        self,
+        texts: Sequence[str] | None = None,
+        images: Sequence[ImageInput | tuple[int, int]] | None = None,
+    ) -> int:
+        """Jina's published estimate of what embedding these inputs costs (the real count
+        comes back in :attr:`last_usage`). Images need their size: bytes, paths, PIL images
+        or ``(width, height)``; URLs are not downloaded (ImageInputError)."""
+        total = estimate_text_tokens(check_texts(texts)) if texts is not None else 0
+        if images is not None:
+            total += estimate_image_tokens(check_images(images), self._spec, self._model)
+        return total
+
+    # --- planning (shared by the twins) --------------------------------------------------------
+
+    def _task_field(self, task: str | None) -> str | None:
+        if task is None or task in _DOCUMENT_TASKS:
+            return None
+        if task not in _QUERY_TASKS:
+            raise ValueError(
+                f"unknown task {task!r}: use 'retrieval.query' for queries, or None for "
+                "documents"
+            )
+        # Symmetric models (jina-clip-v1) embed queries and documents alike.
+        return "retrieval.query" if self._spec.supports_task else None
+
+    def _plan(
+        self,
+        kind: str,
+        items: list[bytes],
+        *,
+        task: str | None,
+        normalize: bool | None,
+        batch_size: int | None,
+        show_progress: bool | None,
+        too_large: Callable[[int, int], Exception],
+    ) -> _Call:
+        normalize = self._normalize if normalize is None else normalize
+        server_dims = self._dimensions if self._spec.supports_dimensions else None
+        client_dims = None if server_dims is not None else self._dimensions
+        envelope = Envelope(
+            self._model,
+            task=task,
+            dimensions=server_dims,
+            # Truncating here means normalizing here, after the cut.
+            normalized=normalize and client_dims is None,
+            truncate=self._truncate,
+        )
+        default_size = DEFAULT_TEXT_BATCH_SIZE if kind == "text" else DEFAULT_IMAGE_BATCH_SIZE
+        slices = plan_batches(
+            [len(item) for item in items],
+            max_items=batch_size or self._batch_size or default_size,
+            max_bytes=self._max_request_bytes,
+            overhead=envelope.overhead,
+            too_large=too_large,
+        )
+        expected = server_dims or self._spec.dimension or self._learned_dim
+        return _Call(
+            envelope, items, slices, expected, client_dims, normalize,
+            self._show_progress if show_progress is None else show_progress, kind,
+        )
+
+    def _plan_texts(self, texts: Sequence[str], *, max_length: int | None, task: str | None,
+                    **kwargs: Any) -> _Call:
+        _check_max_length(max_length)
+        checked = check_texts(texts)
+        limit = self._max_request_bytes
+
+        def too_large(index: int, size: int) -> Exception:
+            return TextInputError(
+                f"text is {size:,} bytes as JSON, over max_request_bytes={limit:,}", index=index
+            )
+
+        return self._plan("text", [text_item(t) for t in checked], task=self._task_field(task),
+                          too_large=too_large, **kwargs)
+
+    def _plan_images(self, images: Sequence[ImageInput], **kwargs: Any) -> _Call:
+        checked = check_images(images)
+        items = [image_item(image_to_api_string(img, index=i)) for i, img in enumerate(checked)]
+        limit = self._max_request_bytes
+
+        def too_large(index: int, size: int) -> Exception:
+            return ImageTooLargeError(
+                f"image is {size:,} bytes as base64 JSON, over max_request_bytes={limit:,}; "
+                "resize it (large images also cost more tokens) or raise max_request_bytes",
+                index=index,
+            )
+
+        return self._plan("image", items, task=None, too_large=too_large, **kwargs)
+
+    def _finish(self, call: _Call, parts: list[np.ndarray | None]) -> np.ndarray:
+        matrices = [p for p in parts if p is not None]
+        assert len(matrices) == len(call.slices)
+        widths = {m.shape[1] for m in matrices}
+        if len(widths) != 1:
+            raise ResponseValidationError(
+                f"invalid response: requests of one call returned different dimensions "
+                f"{sorted(widths)}"
+            )
+        vectors = np.concatenate(matrices, axis=0)
+        if call.client_dims is not None and call.client_dims > vectors.shape[1]:
+            raise ResponseValidationError(
+                f"invalid response: dimensions={call.client_dims} is larger than the "
+                f"{vectors.shape[1]} the server returned"
+            )
+        if self._known_dimension() is None:
+            self._learned_dim = vectors.shape[1]
+        return finalize(vectors, dimensions=call.client_dims, normalize=call.normalize)
+
+    def _headers(self) -> dict[str, str]:
+        headers = {
+            "Content-Type": "application/json",
+            "Accept": "application/json",
+            "User-Agent": _user_agent(),
+            **self._default_headers,
+        }
+        if self._api_key is not None:
+            headers["Authorization"] = f"Bearer {self._api_key.get_secret_value()}"
+        return headers
+
+    def _progress(self, call: _Call) -> Any:
+        from tqdm.auto import tqdm
+
+        return tqdm(total=len(call.slices), disable=not call.show_progress, unit="req",
+                    desc=f"jina-clip {call.kind} requests")
+
+    def _record(self, usage: TokenUsage, meter: UsageMeter) -> None:
+        meter.add(usage)
+        self._total.add(usage)
+
+    # --- sync ----------------------------------------------------------------------------------
+
+    def encode_text(
+        self,
+        texts: Sequence[str],
+        *,
+        max_length: int | None = None,
+        normalize: bool | None = None,
+        batch_size: int | None = None,
+        show_progress: bool | None = None,
+        task: str | None = None,
+    ) -> np.ndarray:
+        call = self._plan_texts(texts, max_length=max_length, task=task, normalize=normalize,
+                                batch_size=batch_size, show_progress=show_progress)
+        return self._run_sync(call)
+
+    def encode_image(
+        self,
+        images: Sequence[ImageInput],
+        *,
+        normalize: bool | None = None,
+        batch_size: int | None = None,
+        show_progress: bool | None = None,
+    ) -> np.ndarray:
+        call = self._plan_images(images, normalize=normalize, batch_size=batch_size,
+                                 show_progress=show_progress)
+        return self._run_sync(call)
+
+    def _sync_client(self) -> httpx.Client:
+        with self._client_lock:
+            if self._client is None:
+                self._client = httpx.Client(timeout=self._timeout, follow_redirects=False)
+            return self._client
+
+    def _run_sync(self, call: _Call) -> np.ndarray:
+        if not call.slices:
+            return self.empty()
+        client, headers = self._sync_client(), self._headers()
+        meter = UsageMeter()
+        cancel = threading.Event()
+        parts: list[np.ndarray | None] = [None] * len(call.slices)
+
+        def one(i: int) -> None:
+            response = post_sync(client, self._url, call.body(i), headers, self._timeout,
+                                 self._policy, cancel)
+            parts[i], usage = parse_embeddings(response, count=call.count(i),
+                                               dimension=call.expected_dim)
+            self._record(usage, meter)
+
+        try:
+            with self._progress(call) as bar:
+                workers = min(self._max_concurrency, len(call.slices))
+                if workers == 1:
+                    for i in range(len(call.slices)):
+                        one(i)
+                        bar.update()
+                else:
+                    self._run_threads(one, len(call.slices), workers, cancel, bar)
+        finally:
+            self._last = meter.value
+        return self._finish(call, parts)
+
+    @staticmethod
+    def _run_threads(one: Callable[[int], None], n: int, workers: int,
+                     cancel: threading.Event, bar: Any) -> None:
+        """Run ``one(0..n-1)`` on ``workers`` threads; on the first failure stop the rest
+        (pending ones never start, retrying ones wake up) and raise it."""
+        with ThreadPoolExecutor(workers, thread_name_prefix="jina-clip-remote") as pool:
+            pending: set[Future[None]] = {pool.submit(one, i) for i in range(n)}
+            while pending:
+                done, pending = wait(pending, return_when=FIRST_EXCEPTION)
+                for future in done:
+                    exc = future.exception()
+                    if exc is not None and not isinstance(exc, Cancelled):
+                        cancel.set()
+                        for other in pending:
+                            other.cancel()
+                        raise exc
+                    bar.update()
+
+    # --- async ---------------------------------------------------------------------------------
+
+    async def aencode_text(
+        self,
+        texts: Sequence[str],
+        *,
+        max_length: int | None = None,
+        normalize: bool | None = None,
+        batch_size: int | None = None,
+        show_progress: bool | None = None,
+        task: str | None = None,
+    ) -> np.ndarray:
+        call = self._plan_texts(texts, max_length=max_length, task=task, normalize=normalize,
+                                batch_size=batch_size, show_progress=show_progress)
+        return await self._run_async(call)
+
+    async def aencode_image(
+        self,
+        images: Sequence[ImageInput],
+        *,
+        normalize: bool | None = None,
+        batch_size: int | None = None,
+        show_progress: bool | None = None,
+    ) -> np.ndarray:
+        # Reading files and encoding base64 is blocking work: keep it off the event loop.
+        call = await asyncio.to_thread(self._plan_images, images, normalize=normalize,
+                                       batch_size=batch_size, show_progress=show_progress)
+        return await self._run_async(call)
+
+    def _async_http(self) -> httpx.AsyncClient:
+        """The encoder's AsyncClient. Its pooled connections belong to one event loop, so an
+        owned client is replaced when called from another loop (e.g. successive
+        ``asyncio.run``)."""
+        loop = asyncio.get_running_loop()
+        if self._async_client is not None and (
+            not self._owns_async_client or self._async_loop is loop
+        ):
+            return self._async_client
+        if self._async_client is not None:
+            logger.debug("event loop changed; replacing the AsyncClient")
+            self._discard_async_client()
+        self._async_client = httpx.AsyncClient(timeout=self._timeout, follow_redirects=False)
+        self._async_loop = loop
+        return self._async_client
+
+    async def _run_async(self, call: _Call) -> np.ndarray:
+        if not call.slices:
+            if self._known_dimension() is None:
+                await self.aencode_text([_PROBE_TEXT])
+            return self.empty()
+        client, headers = self._async_http(), self._headers()
+        meter = UsageMeter()
+        semaphore = asyncio.Semaphore(self._max_concurrency)
+        parts: list[np.ndarray | None] = [None] * len(call.slices)
+
+        async def one(i: int) -> None:
+            async with semaphore:
+                response = await post_async(client, self._url, call.body(i), headers,
+                                            self._timeout, self._policy)
+            parts[i], usage = parse_embeddings(response, count=call.count(i),
+                                               dimension=call.expected_dim)
+            self._record(usage, meter)
+
+        tasks = [asyncio.ensure_future(one(i)) for i in range(len(call.slices))]
+        try:
+            with self._progress(call) as bar:
+                for next_done in asyncio.as_completed(tasks):
+                    await next_done
+                    bar.update()
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            self._last = meter.value
+        return self._finish(call, parts)
+
+    # --- lifecycle -----------------------------------------------------------------------------
+
+    def _discard_async_client(self) -> None:
+        """Drop an owned AsyncClient from sync code: close it on its loop if that loop is
+        still usable; a closed loop has already torn its connections down."""
+        client, loop = self._async_client, self._async_loop
+        self._async_client, self._async_loop = None, None
+        if client is None or not self._owns_async_client or loop is None or loop.is_closed():
+            return
+        try:
+            if loop.is_running():
+                loop.create_task(client.aclose())
+            else:
+                loop.run_until_complete(client.aclose())
+        except RuntimeError:  # another loop runs in this thread: nothing safe to do
+            logger.debug("could not close an AsyncClient of another event loop")
+
+    def close(self) -> None:
+        """Close the HTTP clients this encoder created (never ones passed in)."""
+        with self._client_lock:
+            if self._client is not None and self._owns_client:
+                self._client.close()
+                self._client = None
+        if self._owns_async_client:
+            self._discard_async_client()
+
+    async def aclose(self) -> None:
+        client = self._async_client
+        if (
+            client is not None
+            and self._owns_async_client
+            and self._async_loop is asyncio.get_running_loop()
+        ):
+            self._async_client, self._async_loop = None, None
+            await client.aclose()
+        self.close()
+
+def _check_max_length(max_length: int | None) -> None:
+    if max_length is not None:
+        raise ValueError(
+            "the Embeddings API has no max_length; texts over the model's limit fail unless "
+            "truncate=True, which cuts them server-side"
+        )
