@@ -1,0 +1,277 @@
+"""Download images from http(s) URLs with hard limits.
+
+Redirects are followed by hand (never by httpx) so that ``url_guard`` sees every hop: the server
+passes a guard that refuses private addresses, and a public URL redirecting to
+``http://169.254.169.254/`` must be refused too. A guard refusal (:class:`UnsafeURLError`) is
+re-raised as :class:`ImageFetchError` with the input's index and the guard's reason, the
+original error kept as ``__cause__``; other exceptions from the guard propagate unchanged.
+
+The body is streamed and the download stops as soon as it exceeds ``limits.max_bytes``
+(:class:`ImageDownloadTooLargeError`, which is both an :class:`ImageFetchError` and an
+:class:`ImageTooLargeError`). ``limits.fetch_timeout`` bounds the whole fetch, redirects and
+body included, not just each socket operation, so a server dripping one byte a second is cut.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import time
+import urllib.parse
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import httpx
+
+from ..errors import ImageDecodeError, ImageFetchError, ImageTooLargeError, UnsafeURLError
+from .sources import DEFAULT_LIMITS, ImageLimits, sniff_image_format
+
+__all__ = ["AsyncUrlFetcher", "ImageDownloadTooLargeError", "UrlFetcher"]
+
+_HEADERS = {"User-Agent": "jina-clip (image fetcher)", "Accept": "image/*,*/*;q=0.5"}
+_REDIRECT_CODES = frozenset({301, 302, 303, 307, 308})
+_TEXT_TYPES = ("text/", "application/json", "application/xml", "application/xhtml")
+
+
+class ImageDownloadTooLargeError(ImageFetchError, ImageTooLargeError):
+    """A download went over ``max_bytes``; catchable as a fetch error or as a size error."""
+
+
+def _check_scheme(url: str, *, index: int) -> None:
+    scheme = urllib.parse.urlsplit(url).scheme.lower()
+    if scheme not in ("http", "https"):
+        raise ImageFetchError(
+            f"refusing to fetch {url!r}: scheme must be http or https", index=index
+        )
+
+
+def _redirect_target(response: httpx.Response, *, url: str, index: int) -> str | None:
+    if response.status_code not in _REDIRECT_CODES:
+        return None
+    location = response.headers.get("location")
+    if not location:
+        raise ImageFetchError(
+            f"GET {url} answered HTTP {response.status_code} without a Location header",
+            index=index,
+        )
+    target = urllib.parse.urljoin(str(response.url), location)
+    _check_scheme(target, index=index)
+    return target
+
+
+def _check_status(response: httpx.Response, *, url: str, index: int) -> None:
+    if not response.is_success:
+        reason = response.reason_phrase or ""
+        error = ImageFetchError(
+            f"GET {url} failed: HTTP {response.status_code} {reason}".rstrip(), index=index
+        )
+        error.status_code = response.status_code  # type: ignore[attr-defined]  # for callers
+        raise error
+
+
+def _check_declared_size(response: httpx.Response, *, url: str, index: int, cap: int) -> None:
+    declared = response.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > cap:
+        raise ImageDownloadTooLargeError(
+            f"{url} is {declared} bytes (Content-Length), over the limit of {cap}", index=index
+        )
+
+
+def _over_cap(url: str, *, index: int, cap: int) -> ImageDownloadTooLargeError:
+    return ImageDownloadTooLargeError(
+        f"download of {url} stopped: more than the limit of {cap} bytes", index=index
+    )
+
+
+def _check_content(data: bytes, response: httpx.Response, *, url: str, index: int) -> bytes:
+    """Refuse an obviously non-image body (an HTML error page served with 200) early, with a
+    message naming the content type. Unknown binary types are left to the decoder."""
+    content_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type.startswith(_TEXT_TYPES) and sniff_image_format(data) is None:
+        raise ImageDecodeError(f"{url} returned {content_type!r}, not an image", index=index)
+    return data
+
+
+def _guard_refused(url: str, err: UnsafeURLError, *, index: int) -> ImageFetchError:
+    error = ImageFetchError(f"refused to fetch {url}: {err}", index=index)
+    error.__cause__ = err
+    return error
+
+
+def _timeout_error(url: str, seconds: float, *, index: int) -> ImageFetchError:
+    return ImageFetchError(f"fetching {url} timed out after {seconds:g} s", index=index)
+
+
+def _network_error(url: str, err: Exception, *, index: int) -> ImageFetchError:
+    detail = str(err) or type(err).__name__
+    return ImageFetchError(f"fetching {url} failed: {detail}", index=index)
+
+
+class UrlFetcher:
+    """Synchronous fetcher; one ``httpx.Client`` reused across calls. Close it (or use it as a
+    context manager) when done; a client passed in is not closed by it."""
+
+    def __init__(
+        self,
+        *,
+        limits: ImageLimits = DEFAULT_LIMITS,
+        url_guard: Callable[[str], None] | None = None,
+        client: httpx.Client | None = None,
+        transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        if client is not None and transport is not None:
+            raise ValueError("pass either client or transport, not both")
+        self.limits = limits
+        self.url_guard = url_guard
+        self._owns_client = client is None
+        self._client = client or httpx.Client(
+            transport=transport, headers=_HEADERS, follow_redirects=False
+        )
+
+    def fetch(self, url: str, *, index: int) -> bytes:
+        """Download ``url`` (following at most ``max_redirects`` redirects) and return the body.
+        Raises :class:`ImageFetchError` (or a subclass) naming ``index`` on any failure."""
+        limits = self.limits
+        deadline = time.monotonic() + limits.fetch_timeout
+        current = url
+        _check_scheme(current, index=index)
+        for _ in range(limits.max_redirects + 1):
+            self._guard(current, index=index)
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise _timeout_error(url, limits.fetch_timeout, index=index)
+            try:
+                with self._client.stream(
+                    "GET", current, timeout=remaining, follow_redirects=False
+                ) as response:
+                    target = _redirect_target(response, url=current, index=index)
+                    if target is not None:
+                        current = target
+                        continue
+                    _check_status(response, url=current, index=index)
+                    _check_declared_size(response, url=current, index=index, cap=limits.max_bytes)
+                    chunks: list[bytes] = []
+                    total = 0
+                    for chunk in response.iter_bytes():
+                        total += len(chunk)
+                        if total > limits.max_bytes:
+                            raise _over_cap(current, index=index, cap=limits.max_bytes)
+                        if time.monotonic() > deadline:
+                            raise _timeout_error(url, limits.fetch_timeout, index=index)
+                        chunks.append(chunk)
+                    return _check_content(b"".join(chunks), response, url=current, index=index)
+            except httpx.TimeoutException as err:
+                raise _timeout_error(url, limits.fetch_timeout, index=index) from err
+            except (httpx.HTTPError, httpx.InvalidURL) as err:
+                raise _network_error(current, err, index=index) from err
+        raise ImageFetchError(
+            f"fetching {url} took more than {limits.max_redirects} redirects", index=index
+        )
+
+    def _guard(self, url: str, *, index: int) -> None:
+        if self.url_guard is None:
+            return
+        try:
+            self.url_guard(url)
+        except UnsafeURLError as err:
+            raise _guard_refused(url, err, index=index) from err
+
+    def close(self) -> None:
+        """Close the HTTP client if this fetcher created it. Idempotent."""
+        if self._owns_client:
+            self._client.close()
+
+    def __enter__(self) -> UrlFetcher:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class AsyncUrlFetcher:
+    """Async twin of :class:`UrlFetcher` on one ``httpx.AsyncClient``. ``url_guard`` may be a
+    plain function (run in a worker thread, since guards typically resolve DNS) or a coroutine
+    function."""
+
+    def __init__(
+        self,
+        *,
+        limits: ImageLimits = DEFAULT_LIMITS,
+        url_guard: Callable[[str], None] | Callable[[str], Awaitable[None]] | None = None,
+        client: httpx.AsyncClient | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        if client is not None and transport is not None:
+            raise ValueError("pass either client or transport, not both")
+        self.limits = limits
+        self.url_guard = url_guard
+        self._owns_client = client is None
+        self._client = client or httpx.AsyncClient(
+            transport=transport, headers=_HEADERS, follow_redirects=False
+        )
+
+    async def fetch(self, url: str, *, index: int) -> bytes:
+        """Async :meth:`UrlFetcher.fetch`; the whole download is bounded by ``fetch_timeout``."""
+        try:
+            return await asyncio.wait_for(
+                self._fetch(url, index=index), timeout=self.limits.fetch_timeout
+            )
+        except asyncio.TimeoutError as err:
+            raise _timeout_error(url, self.limits.fetch_timeout, index=index) from err
+
+    async def _fetch(self, url: str, *, index: int) -> bytes:
+        limits = self.limits
+        current = url
+        _check_scheme(current, index=index)
+        for _ in range(limits.max_redirects + 1):
+            await self._guard(current, index=index)
+            try:
+                async with self._client.stream(
+                    "GET", current, timeout=limits.fetch_timeout, follow_redirects=False
+                ) as response:
+                    target = _redirect_target(response, url=current, index=index)
+                    if target is not None:
+                        current = target
+                        continue
+                    _check_status(response, url=current, index=index)
+                    _check_declared_size(response, url=current, index=index, cap=limits.max_bytes)
+                    chunks: list[bytes] = []
+                    total = 0
+                    async for chunk in response.aiter_bytes():
+                        total += len(chunk)
+                        if total > limits.max_bytes:
+                            raise _over_cap(current, index=index, cap=limits.max_bytes)
+                        chunks.append(chunk)
+                    return _check_content(b"".join(chunks), response, url=current, index=index)
+            except httpx.TimeoutException as err:
+                raise _timeout_error(url, limits.fetch_timeout, index=index) from err
+            except (httpx.HTTPError, httpx.InvalidURL) as err:
+                raise _network_error(current, err, index=index) from err
+        raise ImageFetchError(
+            f"fetching {url} took more than {limits.max_redirects} redirects", index=index
+        )
+
+    async def _guard(self, url: str, *, index: int) -> None:
+        guard: Any = self.url_guard
+        if guard is None:
+            return
+        try:
+            if inspect.iscoroutinefunction(guard):
+                await guard(url)
+            else:
+                result = await asyncio.to_thread(guard, url)
+                if inspect.isawaitable(result):
+                    await result
+        except UnsafeURLError as err:
+            raise _guard_refused(url, err, index=index) from err
+
+    async def aclose(self) -> None:
+        """Close the HTTP client if this fetcher created it. Idempotent."""
+        if self._owns_client:
+            await self._client.aclose()
+
+    async def __aenter__(self) -> AsyncUrlFetcher:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
