@@ -1,0 +1,236 @@
+"""config.json of a jina-clip checkpoint, parsed into dataclasses.
+
+The official config does not spell out the text tower: ``text_config`` names a hub repo
+(``jinaai/jina-bert-flash-implementation``) whose *default* ``JinaBertConfig`` is used,
+overridden by ``hf_model_config_kwargs``. We do the same with the JinaBERT-v2-base defaults
+baked in below, so loading never needs that repo (or its remote code).
+
+Every option that would change the architecture and that we do not implement is refused with
+a :class:`~jina_clip.errors.ModelLoadError`, instead of being silently ignored.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import pathlib
+from collections.abc import Mapping
+from typing import Any
+
+from ..errors import ModelLoadError
+
+__all__ = ["JinaCLIPConfig", "TextConfig", "VisionConfig"]
+
+#: Options of the JinaBERT config that only matter for training or for kernels we replace.
+_TEXT_IGNORED = frozenset({
+    "use_flash_attn", "hidden_dropout_prob", "attention_probs_dropout_prob", "initializer_range",
+    "classifier_dropout", "fused_bias_fc", "fused_dropout_add_ln", "dense_seq_output",
+    "last_layer_subset", "num_loras", "torch_dtype", "gradient_checkpointing",
+    "max_position_embeddings", "model_max_length", "emb_pooler", "_name_or_path",
+    "architectures", "auto_map", "model_type",
+    "transformers_version", "use_cache", "layer_norm_type",
+})
+#: Vision options that only matter for training (dropout, drop path) or for kernels.
+_VISION_IGNORED = frozenset({
+    "model_type", "patch_dropout", "drop_path_rate", "x_attention", "xattn", "fused_layer_norm",
+    "transformers_version", "_name_or_path",
+})
+#: Top-level keys we read or that carry no architecture.
+_TOP_IGNORED = frozenset({
+    "_name_or_path", "architectures", "auto_map", "initializer_factor", "logit_scale_init_value",
+    "model_type", "projection_dim", "torch_dtype", "transformers_version", "use_text_flash_attn",
+    "use_vision_xformers", "text_config", "vision_config", "add_projections",
+    "matryoshka_dimensions", "truncate_dim",
+})
+
+#: Architecture options accepted only with the value we implement.
+_TEXT_DEFAULT_ONLY: dict[str, tuple[Any, ...]] = {
+    "position_embedding_type": ("alibi",),
+    "mlp_type": ("glu", "geglu"),
+    "feed_forward_type": ("glu", "geglu"),
+    "use_qk_norm": (False, None),
+    "window_size": ([-1, -1], (-1, -1)),
+}
+_VISION_DEFAULT_ONLY: dict[str, tuple[Any, ...]] = {
+    "ls_init_value": (None,),
+    "proj_type": (None, "identity"),
+    "global_average_pool": (False, None),
+    "use_mean_pooling": (False, None),
+    "use_rms_norm": (False, None),
+}
+
+
+def _is_default(table: Mapping[str, tuple[Any, ...]], key: str, value: Any) -> bool:
+    return key in table and value in table[key]
+
+
+def _refuse(what: str) -> ModelLoadError:
+    return ModelLoadError(
+        f"unsupported checkpoint: {what}. This native implementation covers jina-clip-v1 "
+        "(JinaBERT-v2 text tower, EVA02 vision tower, no projections)."
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class TextConfig:
+    """JinaBERT v2 (ALiBi, post-LN, GEGLU). Defaults are jina-bert-flash-implementation's."""
+
+    vocab_size: int = 30528
+    hidden_size: int = 768
+    num_hidden_layers: int = 12
+    num_attention_heads: int = 12
+    intermediate_size: int = 3072
+    hidden_act: str = "gelu"
+    layer_norm_eps: float = 1e-12
+    type_vocab_size: int = 2
+    pad_token_id: int = 0
+    pooler_type: str = "mean_pooler"
+
+    @property
+    def head_dim(self) -> int:
+        return self.hidden_size // self.num_attention_heads
+
+    @classmethod
+    def from_clip_text_config(cls, cfg: Mapping[str, Any]) -> TextConfig:
+        name = str(cfg.get("hf_model_name_or_path") or "")
+        if "jina-bert" not in name:
+            raise _refuse(f"text tower {name!r} (only JinaBERT-v2 is implemented)")
+        if cfg.get("pooler_type", "mean_pooler") != "mean_pooler":
+            raise _refuse(f"text pooler_type {cfg.get('pooler_type')!r}")
+        if cfg.get("proj_type") not in (None, "identity"):
+            raise _refuse(f"text proj_type {cfg.get('proj_type')!r}")
+        kwargs = dict(cfg.get("hf_model_config_kwargs") or {})
+        fields = {f.name for f in dataclasses.fields(cls)} - {"pooler_type"}
+        values: dict[str, Any] = {}
+        for key, value in kwargs.items():
+            if key in fields:
+                values[key] = value
+            elif not (key in _TEXT_IGNORED or _is_default(_TEXT_DEFAULT_ONLY, key, value)):
+                raise _refuse(f"text tower option {key}={value!r}")
+        config = cls(**values)
+        if config.hidden_act not in ("gelu", "gelu_new", "gelu_pytorch_tanh"):
+            raise _refuse(f"text hidden_act {config.hidden_act!r}")
+        if config.hidden_size % config.num_attention_heads:
+            raise ModelLoadError("text hidden_size is not divisible by num_attention_heads")
+        embed_dim = cfg.get("embed_dim", config.hidden_size)
+        if embed_dim != config.hidden_size:
+            raise _refuse(f"text embed_dim {embed_dim} != hidden_size {config.hidden_size} "
+                          "without a projection")
+        return config
+
+
+@dataclasses.dataclass(frozen=True)
+class VisionConfig:
+    """EVA02 ViT (pre-LN, 2-D RoPE, sub-LN, SwiGLU)."""
+
+    width: int = 768
+    layers: int = 12
+    head_width: int = 64
+    image_size: int = 224
+    patch_size: int = 16
+    mlp_ratio: float = 2.6667
+    naive_swiglu: bool = True
+    subln: bool = True
+    rope_embeddings: bool = True
+    pt_hw_seq_len: int = 16
+    intp_freq: bool = False
+    qkv_bias: bool = True
+    post_norm: bool = False
+    embed_dim: int = 768
+    layer_norm_eps: float = 1e-6
+    rope_theta: float = 10000.0
+
+    @property
+    def num_heads(self) -> int:
+        return self.width // self.head_width
+
+    @property
+    def grid_size(self) -> int:
+        return self.image_size // self.patch_size
+
+    @property
+    def num_patches(self) -> int:
+        return self.grid_size**2
+
+    @property
+    def mlp_hidden(self) -> int:
+        return int(self.width * self.mlp_ratio)
+
+    @property
+    def rope_seq_len(self) -> int:
+        """Rope table side: the patch grid with ``intp_freq``, else ``pt_hw_seq_len`` (EVA)."""
+        return self.grid_size if self.intp_freq else self.pt_hw_seq_len
+
+    @classmethod
+    def from_dict(cls, cfg: Mapping[str, Any]) -> VisionConfig:
+        fields = {f.name for f in dataclasses.fields(cls)} - {"layer_norm_eps", "rope_theta"}
+        values: dict[str, Any] = {}
+        for key, value in cfg.items():
+            if key in fields:
+                values[key] = value
+            elif not (key in _VISION_IGNORED or _is_default(_VISION_DEFAULT_ONLY, key, value)):
+                raise _refuse(f"vision option {key}={value!r}")
+        config = cls(**values)
+        checks = [
+            (not config.rope_embeddings, "vision without rope_embeddings"),
+            (not config.naive_swiglu, "vision packed SwiGLU (naive_swiglu false)"),
+            (not config.subln, "vision without sub-LN"),
+            (not config.qkv_bias, "vision qkv_bias false"),
+            (config.post_norm, "vision post_norm true"),
+            (config.embed_dim != config.width, "vision embed_dim != width without a projection"),
+            (config.width % config.head_width != 0, "vision width not divisible by head_width"),
+            (config.head_width % 4 != 0, "vision head_width not divisible by 4 (2-D RoPE)"),
+            (config.image_size % config.patch_size != 0, "image_size not divisible by patch_size"),
+            (config.rope_seq_len != config.grid_size,
+             "rope table size (pt_hw_seq_len without intp_freq) != patch grid"),
+        ]
+        for failed, what in checks:
+            if failed:
+                raise _refuse(what)
+        return config
+
+
+@dataclasses.dataclass(frozen=True)
+class JinaCLIPConfig:
+    """The whole model: text tower, vision tower, and the (unused) CLIP temperature."""
+
+    text: TextConfig
+    vision: VisionConfig
+    logit_scale_init_value: float = 2.6592
+    matryoshka_dimensions: tuple[int, ...] | None = None
+
+    @classmethod
+    def from_dict(cls, cfg: Mapping[str, Any]) -> JinaCLIPConfig:
+        if cfg.get("model_type", "jina_clip") != "jina_clip":
+            raise _refuse(f"model_type {cfg.get('model_type')!r}")
+        if cfg.get("add_projections", False):
+            raise _refuse("add_projections true")
+        for key in cfg:
+            if key not in _TOP_IGNORED:
+                raise _refuse(f"top-level option {key}={cfg[key]!r}")
+        if "text_config" not in cfg or "vision_config" not in cfg:
+            raise ModelLoadError("config.json lacks text_config or vision_config")
+        text = TextConfig.from_clip_text_config(cfg["text_config"])
+        vision = VisionConfig.from_dict(cfg["vision_config"])
+        if text.hidden_size != vision.width:
+            raise _refuse(f"text dim {text.hidden_size} != image dim {vision.width}")
+        dims = cfg.get("matryoshka_dimensions")
+        return cls(
+            text=text,
+            vision=vision,
+            logit_scale_init_value=float(cfg.get("logit_scale_init_value", 2.6592)),
+            matryoshka_dimensions=tuple(dims) if dims else None,
+        )
+
+    @classmethod
+    def from_file(cls, path: str | pathlib.Path) -> JinaCLIPConfig:
+        path = pathlib.Path(path)
+        try:
+            raw = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ModelLoadError(f"{path} not found: not a jina-clip checkpoint") from None
+        except (OSError, ValueError) as exc:
+            raise ModelLoadError(f"cannot read {path}: {exc}") from exc
+        if not isinstance(raw, dict):
+            raise ModelLoadError(f"{path} is not a JSON object")
+        return cls.from_dict(raw)

@@ -1,0 +1,77 @@
+"""2-D rotary position embedding of EVA02 (``VisionRotaryEmbeddingFast``).
+
+Each head dim is split in two halves: the first rotates with the patch's row, the second with
+its column. Frequencies are repeated pairwise (f0 f0 f1 f1 ...) and rotation acts on adjacent
+pairs (2m, 2m+1): the *interleaved* convention, not the split-halves one of LLaMA.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+__all__ = ["VisionRotaryEmbedding", "rope_tables", "rotate_half_interleaved"]
+
+
+def rope_tables(
+    head_dim: int,
+    seq_len: int,
+    pt_seq_len: int,
+    theta: float = 10000.0,
+    device: torch.device | str | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """cos and sin tables, each [seq_len**2, head_dim] fp32, patches in row-major order.
+
+    Positions are ``arange(seq_len) / seq_len * pt_seq_len``: with ``intp_freq`` a grid that
+    differs from the pre-training one is squeezed onto the pre-training positions (EVA).
+    """
+    axis_dim = head_dim // 2  # per spatial axis
+    inv_freq = theta ** (-torch.arange(0, axis_dim, 2, device=device).float() / axis_dim)
+    t = torch.arange(seq_len, device=device).float() / seq_len * pt_seq_len
+    freqs = torch.outer(t, inv_freq).repeat_interleave(2, dim=-1)  # [S, axis_dim]
+    rows = freqs[:, None, :].expand(seq_len, seq_len, axis_dim)
+    cols = freqs[None, :, :].expand(seq_len, seq_len, axis_dim)
+    angles = torch.cat([rows, cols], dim=-1).reshape(seq_len * seq_len, head_dim)
+    return angles.cos(), angles.sin()
+
+
+def rotate_half_interleaved(x: torch.Tensor) -> torch.Tensor:
+    """(x0, x1, x2, x3, ...) -> (-x1, x0, -x3, x2, ...)."""
+    x = x.unflatten(-1, (-1, 2))
+    x1, x2 = x.unbind(-1)
+    return torch.stack((-x2, x1), dim=-1).flatten(-2)
+
+
+class VisionRotaryEmbedding(nn.Module):
+    """Holds the cos/sin tables as non-persistent fp32 buffers.
+
+    They are not in the checkpoint, so they are recomputed from the config whenever the module
+    is moved or cast (``_apply``) and by :meth:`reset_buffers` after a meta-device build:
+    they never go through a lossy bf16 round trip and never stay uninitialized.
+    """
+
+    cos: torch.Tensor
+    sin: torch.Tensor
+
+    def __init__(self, head_dim: int, seq_len: int, pt_seq_len: int, theta: float = 10000.0):
+        super().__init__()
+        self.head_dim, self.seq_len, self.pt_seq_len, self.theta = (
+            head_dim, seq_len, pt_seq_len, theta)
+        cos, sin = rope_tables(head_dim, seq_len, pt_seq_len, theta)
+        self.register_buffer("cos", cos, persistent=False)  # [N, head_dim]
+        self.register_buffer("sin", sin, persistent=False)
+
+    def reset_buffers(self, device: torch.device | str | None = None) -> None:
+        device = self.cos.device if device is None else device
+        self.cos, self.sin = rope_tables(
+            self.head_dim, self.seq_len, self.pt_seq_len, self.theta, device=device)
+
+    def _apply(self, fn, recurse=True):  # type: ignore[no-untyped-def]
+        super()._apply(fn, recurse)
+        self.reset_buffers()
+        return self
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """[B, H, N, head_dim] patch-token queries or keys -> rotated, same dtype."""
+        out = x.float() * self.cos + rotate_half_interleaved(x.float()) * self.sin
+        return out.to(x.dtype)

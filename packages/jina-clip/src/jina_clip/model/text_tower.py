@@ -1,0 +1,128 @@
+"""JinaBERT v2 text tower: ALiBi attention, post-LayerNorm blocks, GEGLU MLP, mean pooling.
+
+Module and parameter names follow the official checkpoint
+(``text_model.transformer.encoder.layers.{i}.mixer.Wqkv`` ...), so the state dict loads as is.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .alibi import DEFAULT_MASK_BUDGET, AlibiMask, alibi_slopes
+from .config import TextConfig
+
+__all__ = ["JinaBertModel", "TextModel"]
+
+
+def _gelu(name: str):  # type: ignore[no-untyped-def]
+    if name == "gelu":
+        return F.gelu  # exact (erf)
+    return lambda x: F.gelu(x, approximate="tanh")
+
+
+class Embeddings(nn.Module):
+    """Word + token-type embeddings; no position embeddings (ALiBi replaces them)."""
+
+    def __init__(self, cfg: TextConfig) -> None:
+        super().__init__()
+        self.word_embeddings = nn.Embedding(cfg.vocab_size, cfg.hidden_size,
+                                            padding_idx=cfg.pad_token_id)
+        self.token_type_embeddings = nn.Embedding(cfg.type_vocab_size, cfg.hidden_size)
+
+    def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
+        # token type is always 0 for single texts
+        return self.word_embeddings(input_ids) + self.token_type_embeddings.weight[0]
+
+
+class AlibiSelfAttention(nn.Module):
+    """Fused QKV projection, layout "(three h d)": rows [Q | K | V], heads contiguous."""
+
+    def __init__(self, cfg: TextConfig) -> None:
+        super().__init__()
+        self.num_heads, self.head_dim = cfg.num_attention_heads, cfg.head_dim
+        self.Wqkv = nn.Linear(cfg.hidden_size, 3 * cfg.hidden_size)
+        self.out_proj = nn.Linear(cfg.hidden_size, cfg.hidden_size)
+
+    def forward(self, x: torch.Tensor, mask: AlibiMask) -> torch.Tensor:
+        B, L, _ = x.shape
+        qkv = self.Wqkv(x).view(B, L, 3, self.num_heads, self.head_dim)
+        q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # each [B, H, L, D]
+        out = mask.attend(q, k, v)  # [B, H, L, D]
+        return self.out_proj(out.transpose(1, 2).reshape(B, L, -1))
+
+
+class GEGLU(nn.Module):
+    """gated_layers -> [a | b]; wo(GELU(a) * b). GELU is on the first half."""
+
+    def __init__(self, cfg: TextConfig) -> None:
+        super().__init__()
+        self.intermediate_size = cfg.intermediate_size
+        self.gated_layers = nn.Linear(cfg.hidden_size, 2 * cfg.intermediate_size, bias=False)
+        self.wo = nn.Linear(cfg.intermediate_size, cfg.hidden_size)
+        self.act = _gelu(cfg.hidden_act)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        gated, plain = self.gated_layers(x).split(self.intermediate_size, dim=-1)
+        return self.wo(self.act(gated) * plain)
+
+
+class Block(nn.Module):
+    """Post-LN: x = norm1(x + attn(x)); x = norm2(x + mlp(x))."""
+
+    def __init__(self, cfg: TextConfig) -> None:
+        super().__init__()
+        self.mixer = AlibiSelfAttention(cfg)
+        self.norm1 = nn.LayerNorm(cfg.hidden_size, eps=cfg.layer_norm_eps)
+        self.mlp = GEGLU(cfg)
+        self.norm2 = nn.LayerNorm(cfg.hidden_size, eps=cfg.layer_norm_eps)
+
+    def forward(self, x: torch.Tensor, mask: AlibiMask) -> torch.Tensor:
+        x = self.norm1(x + self.mixer(x, mask))
+        return self.norm2(x + self.mlp(x))
+
+
+class Encoder(nn.Module):
+    def __init__(self, cfg: TextConfig) -> None:
+        super().__init__()
+        self.layers = nn.ModuleList(Block(cfg) for _ in range(cfg.num_hidden_layers))
+
+
+class JinaBertModel(nn.Module):
+    """Token ids -> contextual token states [B, L, hidden]."""
+
+    def __init__(self, cfg: TextConfig) -> None:
+        super().__init__()
+        self.config = cfg
+        self.embeddings = Embeddings(cfg)
+        self.emb_ln = nn.LayerNorm(cfg.hidden_size, eps=cfg.layer_norm_eps)
+        self.encoder = Encoder(cfg)
+        #: Element budget of one attention mask block (see :mod:`.alibi`); tests lower it.
+        self.mask_budget = DEFAULT_MASK_BUDGET
+        self._slopes = tuple(alibi_slopes(cfg.num_attention_heads))
+
+    def build_mask(self, attention_mask: torch.Tensor, dtype: torch.dtype) -> AlibiMask:
+        slopes = torch.tensor(self._slopes, dtype=torch.float32, device=attention_mask.device)
+        return AlibiMask(slopes, ~attention_mask.bool(), dtype, budget=self.mask_budget)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        x = self.emb_ln(self.embeddings(input_ids))  # [B, L, C]
+        mask = self.build_mask(attention_mask, x.dtype)
+        for layer in self.encoder.layers:
+            x = layer(x, mask)
+        return x
+
+
+class TextModel(nn.Module):
+    """JinaBERT + mean pooling over real tokens ([CLS] and [SEP] included)."""
+
+    def __init__(self, cfg: TextConfig) -> None:
+        super().__init__()
+        self.transformer = JinaBertModel(cfg)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        states = self.transformer(input_ids, attention_mask)  # [B, L, C]
+        weights = attention_mask.to(states.dtype).unsqueeze(-1)  # [B, L, 1]
+        summed = (states * weights).sum(dim=1)  # [B, C]
+        return summed / weights.sum(dim=1).clamp(min=1e-9)
