@@ -1,0 +1,17 @@
+"""``jina-clip serve``: a self-hostable server speaking Jina's Embeddings API.
+
+>>> from jina_clip.server import ServerSettings, create_app
+>>> app = create_app(encoder, ServerSettings(api_key="secret"))   # any JinaCLIP
+
+Needs the ``server`` extra (FastAPI, uvicorn). The ``openai`` client works against it too.
+"""
+
+from __future__ import annotations
+
+from .app import create_app
+from .config import ServerSettings
+from .guard import check_url, make_url_guard
+from .runner import ServerThread, build_encoder, serve
+
+__all__ = ["ServerSettings", "ServerThread", "build_encoder", "check_url", "create_app",
+           "make_url_guard", "serve"]

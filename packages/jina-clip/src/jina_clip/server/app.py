@@ -1,0 +1,282 @@
+"""The FastAPI app: Jina's ``POST /v1/embeddings`` (also what the ``openai`` client speaks),
+``GET /v1/models`` and ``GET /health``, in front of any :class:`~jina_clip.JinaCLIP`.
+
+Request flow: validate and decode every input (naming its index on failure), then queue texts
+and images on their dynamic batchers, then post-process per request (Matryoshka ``dimensions``,
+``normalized``) and encode (float / base64 / binary / ubinary). The encoder is always asked
+for raw, un-normalized vectors so requests with different options can share one batch.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import hmac
+import inspect
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import numpy as np
+from fastapi import Depends, FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from .. import __version__
+from ..base import JinaCLIP
+from ..errors import InputError, TextTooLongError
+from ..postprocess import finalize
+from ..wire import EmbeddingRequest, encode_base64_embedding
+from .batcher import DynamicBatcher, QueueFull
+from .config import ServerSettings
+from .decode import ImageLoader
+from .errors import HTTPError, install_error_handlers
+from .guard import Resolver, make_url_guard, system_resolver
+from .inputs import ParsedInput, image_tokens, parse_input
+from .middleware import RequestContextMiddleware
+
+__all__ = ["create_app"]
+
+log = logging.getLogger("jina_clip.server")
+
+#: ``task`` values accepted; jina-clip-v1 uses no instruction, so they do not change vectors.
+ACCEPTED_TASKS = (None, "retrieval.query", "retrieval.passage")
+EMBEDDING_TYPES = ("float", "base64", "binary", "ubinary")
+
+
+class ServerState:
+    """Everything a request needs: the encoder, its batchers, pools and limits."""
+
+    def __init__(self, encoder: JinaCLIP, settings: ServerSettings,
+                 resolver: Resolver) -> None:
+        self.encoder = encoder
+        self.settings = settings
+        self.dimension = encoder.dimension
+        self.model_names = {settings.served_model_name, settings.model}
+        self.url_guard = make_url_guard(allow_private=settings.allow_private_urls,
+                                        resolver=resolver)
+        self.loader = ImageLoader(settings, self.url_guard)
+        # One model thread: model calls never interleave; the image pool decodes and fetches.
+        self.model_pool = concurrent.futures.ThreadPoolExecutor(1, "jina-clip-model")
+        self.image_pool = concurrent.futures.ThreadPoolExecutor(
+            settings.image_workers, "jina-clip-decode")
+        self._text_kwargs = self._supported_kwargs(
+            encoder.encode_text, normalize=False, max_length=settings.max_text_tokens,
+            truncate=True)
+        self._count_tokens: Callable[[list[str]], list[int]] | None = getattr(
+            encoder, "count_tokens", None)
+        size = settings.max_batch_size
+        common: dict[str, Any] = dict(
+            executor=self.model_pool, max_batch_size=size, max_wait_ms=settings.max_wait_ms,
+            max_queue=settings.max_queue, merge=settings.batching)
+        self.text_batcher: DynamicBatcher[str] = DynamicBatcher(
+            self._encode_texts, name="text", **common)
+        self.image_batcher: DynamicBatcher[Any] = DynamicBatcher(
+            self._encode_images, name="image", **common)
+
+    @staticmethod
+    def _supported_kwargs(fn: Callable[..., Any], **wanted: Any) -> dict[str, Any]:
+        """The subset of ``wanted`` that ``fn`` accepts (``truncate`` is LocalJinaCLIP's)."""
+        params = inspect.signature(fn).parameters
+        if any(p.kind is p.VAR_KEYWORD for p in params.values()):
+            return wanted
+        return {k: v for k, v in wanted.items() if k in params}
+
+    def _encode_texts(self, texts: list[str]) -> np.ndarray:
+        return self.encoder.encode_text(texts, batch_size=len(texts), **self._text_kwargs)
+
+    def _encode_images(self, images: list[Any]) -> np.ndarray:
+        return self.encoder.encode_image(images, normalize=False, batch_size=len(images))
+
+    def count_tokens(self, texts: list[str]) -> list[int]:
+        """Tokens per text: the encoder's tokenizer, else ~1 token per word plus CLS/SEP."""
+        if self._count_tokens is not None:
+            return list(self._count_tokens(texts))
+        return [len(t.split()) + 2 for t in texts]
+
+    async def aclose(self) -> None:
+        await self.text_batcher.aclose()
+        await self.image_batcher.aclose()
+        self.model_pool.shutdown(wait=False, cancel_futures=True)
+        self.image_pool.shutdown(wait=False, cancel_futures=True)
+        self.loader.close()
+
+
+def _bearer_auth(settings: ServerSettings) -> Callable[[Request], Awaitable[None]]:
+    expected = settings.api_key.get_secret_value().encode() if settings.api_key else None
+
+    async def check(request: Request) -> None:
+        if expected is None:
+            return
+        scheme, _, token = request.headers.get("authorization", "").partition(" ")
+        if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(),
+                                                                 expected):
+            raise HTTPError(401, "missing or invalid API key; send 'Authorization: Bearer <key>'",
+                            headers={"WWW-Authenticate": "Bearer"})
+
+    return check
+
+
+def _embedding_type(req: EmbeddingRequest) -> str:
+    kind = req.embedding_type
+    if isinstance(kind, list):
+        if len(set(kind)) != 1:
+            raise HTTPError(422, "embedding_type: give one type; several at once are not "
+                                 "supported by this server")
+        kind = kind[0]
+    return kind or req.encoding_format or "float"
+
+
+def _format(vectors: np.ndarray, kind: str) -> list[Any]:
+    if kind == "float":
+        return vectors.tolist()
+    if kind == "base64":
+        return [encode_base64_embedding(v) for v in vectors]
+    packed = np.packbits(vectors > 0, axis=1)  # sign bits, 8 dimensions per byte
+    if kind == "binary":
+        packed = (packed.astype(np.int16) - 128).astype(np.int8)
+    return packed.tolist()
+
+
+async def _gather_or_cancel(*aws: Awaitable[Any]) -> list[Any]:
+    """Like gather, but the first failure cancels the others (their queued items drop)."""
+    tasks = [asyncio.ensure_future(a) for a in aws]
+    try:
+        return list(await asyncio.gather(*tasks))
+    except BaseException:
+        for t in tasks:
+            t.cancel()
+        raise
+
+
+class EmbeddingService:
+    """The ``/v1/embeddings`` logic, separate from routing."""
+
+    def __init__(self, state: ServerState) -> None:
+        self.state = state
+        self.settings = state.settings
+
+    def _check_options(self, req: EmbeddingRequest) -> str:
+        if req.model not in self.state.model_names:
+            raise HTTPError(400, f"model {req.model!r} is not served here; this server serves "
+                                 f"{self.settings.served_model_name!r}", code="invalid_model")
+        if req.task not in ACCEPTED_TASKS:
+            raise HTTPError(422, f"task {req.task!r} is not supported by "
+                                 f"{self.settings.served_model_name}; leave it unset")
+        if req.dimensions is not None and req.dimensions > self.state.dimension:
+            raise HTTPError(422, f"dimensions={req.dimensions} is larger than the model's "
+                                 f"{self.state.dimension}")
+        return _embedding_type(req)
+
+    def _parse(self, req: EmbeddingRequest) -> ParsedInput:
+        try:
+            return parse_input(req.input, max_inputs=self.settings.max_inputs,
+                               max_image_bytes=self.settings.max_image_bytes,
+                               url_guard=self.state.url_guard)
+        except OverflowError as exc:
+            raise HTTPError(400, str(exc), code="too_many_inputs") from None
+        except InputError:
+            raise
+        except ValueError as exc:
+            raise HTTPError(422, str(exc)) from None
+
+    async def _check_texts(self, parsed: ParsedInput, truncate: bool) -> tuple[list[str], int]:
+        """Texts and their usage tokens; over-long ones fail unless ``truncate``."""
+        texts = [t for _, t in parsed.texts]
+        loop = asyncio.get_running_loop()
+        counts = await loop.run_in_executor(self.state.image_pool, self.state.count_tokens,
+                                            texts)
+        limit = self.settings.max_text_tokens
+        if not truncate:
+            for (index, _), n in zip(parsed.texts, counts, strict=True):
+                if n > limit:
+                    raise TextTooLongError(index=index, num_tokens=n, max_length=limit)
+        return texts, sum(min(n, limit) for n in counts)
+
+    async def _decode_images(self, parsed: ParsedInput) -> tuple[list[Any], int]:
+        """Decoded images (fetched and decoded on the image pool) and their usage tokens."""
+        loop = asyncio.get_running_loop()
+        decoded = await _gather_or_cancel(*(
+            loop.run_in_executor(self.state.image_pool, self.state.loader.load, src)
+            for src in parsed.images))
+        return decoded, sum(image_tokens(im) for im in decoded)
+
+    async def _submit(self, batcher: DynamicBatcher[Any], items: list[Any],
+                      indices: list[int]) -> np.ndarray:
+        try:
+            return await batcher.submit(items)
+        except QueueFull as exc:
+            raise HTTPError(503, f"server is busy: {exc}; retry later", code="queue_full",
+                            headers={"Retry-After": str(self.settings.retry_after_s)}) from None
+        except InputError as exc:  # the model refused an input the checks let through
+            if exc.index is not None and 0 <= exc.index < len(indices):
+                raise InputError(exc.reason, index=indices[exc.index]) from None
+            raise
+
+    async def embed(self, req: EmbeddingRequest) -> dict[str, Any]:
+        kind = self._check_options(req)
+        parsed = self._parse(req)
+        # 1. validate and decode everything, so that bad input never reaches a batch
+        checks: list[Awaitable[tuple[list[Any], int]]] = []
+        if parsed.texts:
+            checks.append(self._check_texts(parsed, req.truncate))
+        if parsed.images:
+            checks.append(self._decode_images(parsed))
+        ready = await _gather_or_cancel(*checks)
+        # 2. queue texts and images on their batchers
+        groups: list[tuple[DynamicBatcher[Any], list[int]]] = []
+        if parsed.texts:
+            groups.append((self.state.text_batcher, [i for i, _ in parsed.texts]))
+        if parsed.images:
+            groups.append((self.state.image_batcher, [s.index for s in parsed.images]))
+        results = await _gather_or_cancel(*(
+            self._submit(batcher, items, indices)
+            for (batcher, indices), (items, _) in zip(groups, ready, strict=True)))
+        vectors = np.empty((parsed.count, self.state.dimension), dtype=np.float32)
+        for (_, indices), rows in zip(groups, results, strict=True):
+            vectors[indices] = rows
+        tokens = sum(n for _, n in ready)
+        vectors = finalize(vectors, dimensions=req.dimensions, normalize=req.normalized)
+        data = [{"object": "embedding", "index": i, "embedding": e}
+                for i, e in enumerate(_format(vectors, kind))]
+        return {"model": self.settings.served_model_name, "object": "list",
+                "usage": {"total_tokens": tokens, "prompt_tokens": tokens}, "data": data}
+
+
+def create_app(encoder: JinaCLIP, settings: ServerSettings | None = None, *,
+               resolver: Resolver = system_resolver) -> FastAPI:
+    """Build the server around an already-loaded ``encoder``. The app does not close the
+    encoder; ``resolver`` is the DNS lookup the address guard uses (tests inject a fake)."""
+    settings = settings or ServerSettings()
+    state = ServerState(encoder, settings, resolver)
+    service = EmbeddingService(state)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        await state.aclose()
+
+    app = FastAPI(title="jina-clip server", version=__version__, lifespan=lifespan,
+                  docs_url=None, redoc_url=None)
+    app.state.server = state
+    install_error_handlers(app)
+    app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes)
+    auth = [Depends(_bearer_auth(settings))]
+
+    @app.post("/v1/embeddings", dependencies=auth)
+    async def embeddings(req: EmbeddingRequest) -> JSONResponse:
+        return JSONResponse(await service.embed(req))
+
+    @app.get("/v1/models", dependencies=auth)
+    async def models() -> dict[str, Any]:
+        return {"object": "list", "data": [{
+            "id": settings.served_model_name, "object": "model", "created": 0,
+            "owned_by": "jina-clip", "root": settings.model, "dimension": state.dimension}]}
+
+    @app.get("/health")
+    async def health() -> dict[str, Any]:
+        return {"status": "ok", "model": settings.served_model_name,
+                "queue_depth": {"text": state.text_batcher.queue_depth,
+                                "image": state.image_batcher.queue_depth}}
+
+    return app

@@ -1,0 +1,237 @@
+"""Dynamic batching: merge the items of concurrent requests into few model calls.
+
+Each request submits its items (texts, or decoded images) and awaits one future. A worker task
+waits until ``max_batch_size`` items are queued or the oldest has waited ``max_wait_ms``, runs
+the model once in a worker thread (never on the event loop) and scatters the rows back to each
+request in order. A request larger than a batch is spread over several batches.
+
+The queue is bounded in items: a submit that would overflow it raises :class:`QueueFull` at
+once (the app answers 503 + Retry-After) instead of letting latency grow without bound. If a
+merged batch fails, each request in it is re-run alone so that one bad input fails only its
+own request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import concurrent.futures
+import contextlib
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+import numpy as np
+
+__all__ = ["DynamicBatcher", "QueueFull"]
+
+T = TypeVar("T")
+log = logging.getLogger("jina_clip.server")
+
+
+class QueueFull(Exception):
+    """The batcher's queue cannot take the submitted items now."""
+
+
+@dataclass(eq=False)
+class _Job(Generic[T]):
+    items: Sequence[T]
+    future: asyncio.Future[np.ndarray]
+    arrived: float
+    taken: int = 0  # items handed to a batch so far
+    done: int = 0  # items whose rows are filled in
+    rows: np.ndarray | None = None
+    failed: bool = False
+
+    @property
+    def dead(self) -> bool:
+        return self.failed or self.future.done()
+
+
+@dataclass(eq=False)
+class _Slice:
+    job: _Job[Any]
+    start: int
+    stop: int
+
+
+@dataclass
+class BatcherStats:
+    """Counters for /health, tests and the benchmark."""
+
+    calls: int = 0
+    items: int = 0
+    batch_sizes: list[int] = field(default_factory=list)
+
+
+class DynamicBatcher(Generic[T]):
+    """Queue items from many requests and run them through ``fn`` in merged batches.
+
+    ``fn(items) -> array (len(items), D)`` runs in ``executor``. With ``merge=False`` a batch
+    never mixes requests (the no-batching baseline; the queue bound still applies).
+    """
+
+    def __init__(
+        self,
+        fn: Callable[[list[T]], np.ndarray],
+        *,
+        executor: concurrent.futures.Executor,
+        max_batch_size: int = 32,
+        max_wait_ms: float = 5.0,
+        max_queue: int = 4096,
+        merge: bool = True,
+        name: str = "batcher",
+    ) -> None:
+        self._fn = fn
+        self._executor = executor
+        self.max_batch_size = max_batch_size
+        self.max_wait = max_wait_ms / 1000.0
+        self.max_queue = max_queue
+        self.merge = merge
+        self.name = name
+        self.stats = BatcherStats()
+        self._jobs: collections.deque[_Job[T]] = collections.deque()
+        self._pending = 0  # items queued, not yet in a batch
+        self._wakeup: asyncio.Event | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def queue_depth(self) -> int:
+        """Items waiting for a batch."""
+        return self._pending
+
+    async def submit(self, items: Sequence[T]) -> np.ndarray:
+        """Embed ``items``; returns their rows in order. Raises :class:`QueueFull`."""
+        if not items:
+            raise ValueError("submit() needs at least one item")
+        if self._pending + len(items) > self.max_queue:
+            raise QueueFull(f"{self.name} queue is full ({self._pending} items waiting)")
+        self._ensure_worker()
+        loop = asyncio.get_running_loop()
+        job: _Job[T] = _Job(items, loop.create_future(), loop.time())
+        self._jobs.append(job)
+        self._pending += len(items)
+        assert self._wakeup is not None
+        self._wakeup.set()
+        try:
+            return await job.future
+        finally:
+            if not job.future.done():  # the caller went away: drop what is still queued
+                job.failed = True
+
+    async def aclose(self) -> None:
+        """Stop the worker; queued requests fail."""
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        for job in self._jobs:
+            if not job.future.done():
+                job.future.set_exception(RuntimeError("server is shutting down"))
+        self._jobs.clear()
+        self._pending = 0
+
+    # --- worker -------------------------------------------------------------------------------
+
+    def _ensure_worker(self) -> None:
+        if self._task is None or self._task.done():
+            self._wakeup = asyncio.Event()
+            self._task = asyncio.get_running_loop().create_task(self._run(), name=self.name)
+
+    def _drop_dead(self) -> None:
+        while self._jobs and self._jobs[0].dead:
+            job = self._jobs.popleft()
+            self._pending -= len(job.items) - job.taken
+
+    async def _run(self) -> None:
+        assert self._wakeup is not None
+        loop = asyncio.get_running_loop()
+        while True:
+            self._drop_dead()
+            if not self._jobs:
+                self._wakeup.clear()
+                await self._wakeup.wait()
+                continue
+            if self.merge:
+                deadline = self._jobs[0].arrived + self.max_wait
+                while self._pending < self.max_batch_size and loop.time() < deadline:
+                    self._wakeup.clear()
+                    try:
+                        await asyncio.wait_for(self._wakeup.wait(), deadline - loop.time())
+                    except asyncio.TimeoutError:
+                        break
+                self._drop_dead()
+            batch = self._take()
+            if batch:
+                await self._execute(batch)
+
+    def _take(self) -> list[_Slice]:
+        """Cut up to ``max_batch_size`` items off the front of the queue."""
+        batch: list[_Slice] = []
+        room = self.max_batch_size
+        while room and self._jobs:
+            job = self._jobs[0]
+            if job.dead:
+                self._drop_dead()
+                continue
+            n = min(room, len(job.items) - job.taken)
+            batch.append(_Slice(job, job.taken, job.taken + n))
+            job.taken += n
+            self._pending -= n
+            room -= n
+            if job.taken == len(job.items):
+                self._jobs.popleft()
+            if not self.merge:
+                break
+        return batch
+
+    async def _call(self, items: list[T]) -> np.ndarray:
+        loop = asyncio.get_running_loop()
+        out = await loop.run_in_executor(self._executor, self._fn, items)
+        self.stats.calls += 1
+        self.stats.items += len(items)
+        self.stats.batch_sizes.append(len(items))
+        out = np.asarray(out)
+        if out.ndim != 2 or out.shape[0] != len(items):
+            raise RuntimeError(f"encoder returned shape {out.shape} for {len(items)} inputs")
+        return out
+
+    async def _execute(self, batch: list[_Slice]) -> None:
+        items = [item for s in batch for item in s.job.items[s.start:s.stop]]
+        try:
+            rows = await self._call(items)
+        except Exception as exc:
+            if len(batch) == 1:
+                # An input error's index is relative to this slice; make it the request's.
+                if isinstance(getattr(exc, "index", None), int):
+                    exc.index += batch[0].start  # type: ignore[attr-defined]
+                self._fail(batch[0].job, exc)
+                return
+            # Isolate the culprit: re-run each request's part alone.
+            for s in batch:
+                if not s.job.dead:
+                    await self._execute([s])
+            return
+        offset = 0
+        for s in batch:
+            n = s.stop - s.start
+            self._deliver(s, rows[offset:offset + n])
+            offset += n
+
+    def _deliver(self, s: _Slice, rows: np.ndarray) -> None:
+        job = s.job
+        if job.dead:
+            return
+        if job.rows is None:
+            job.rows = np.empty((len(job.items), rows.shape[1]), dtype=np.float32)
+        job.rows[s.start:s.stop] = rows
+        job.done += s.stop - s.start
+        if job.done == len(job.items):
+            job.future.set_result(job.rows)
+
+    def _fail(self, job: _Job[Any], exc: BaseException) -> None:
+        if not job.future.done():
+            job.future.set_exception(exc)
+        job.failed = True

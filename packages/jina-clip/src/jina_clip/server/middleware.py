@@ -1,0 +1,102 @@
+"""Pure-ASGI middleware: request ids, the request-body cap, and a last-resort 500.
+
+The body is counted while it streams in, so an oversized upload is refused after at most
+``max_body_bytes`` have been read, whatever its Content-Length claims.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import uuid
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from .errors import error_response
+
+__all__ = ["RequestContextMiddleware"]
+
+log = logging.getLogger("jina_clip.server")
+_SAFE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+class RequestContextMiddleware:
+    """Assign ``x-request-id`` (the client's, if sane), cap the body, render crashes as 500."""
+
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1")
+                   for k, v in scope.get("headers", [])}
+        given = headers.get("x-request-id", "")
+        request_id = given if _SAFE_ID.match(given) else uuid.uuid4().hex
+        scope.setdefault("state", {})["request_id"] = request_id
+
+        async def reply(status: int, detail: str, **kw: Any) -> None:
+            await error_response(status, detail, request_id, **kw)(scope, receive, send)
+
+        limit = self.max_body_bytes
+        declared = headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > limit:
+            await reply(413, f"request body is larger than {limit} bytes")
+            return
+        try:
+            body = await self._read_body(receive, limit)
+        except _BodyTooLarge:
+            await reply(413, f"request body is larger than {limit} bytes")
+            return
+
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()  # http.disconnect, when the client goes away
+
+        started = False
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                raw = [(k, v) for k, v in message.get("headers", [])
+                       if k.lower() != b"x-request-id"]
+                raw.append((b"x-request-id", request_id.encode("latin-1")))
+                message = {**message, "headers": raw}
+            await send(message)
+
+        try:
+            await self.app(scope, replay, send_with_id)
+        except Exception:
+            log.exception("unhandled error in request %s", request_id)
+            if not started:
+                await reply(500, "internal server error")
+
+    @staticmethod
+    async def _read_body(receive: Receive, limit: int) -> bytes:
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                break
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                raise _BodyTooLarge
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        return b"".join(chunks)
