@@ -47,7 +47,13 @@ def api_key_from_env() -> SecretStr | None:
 class JinaCLIPSettings(BaseModel):
     """Configuration of a jina-clip encoder, local or remote."""
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=True, protected_namespaces=())
+    model_config = ConfigDict(
+        extra="forbid",
+        validate_assignment=True,
+        protected_namespaces=(),
+        # The docstring under each field becomes its description (JSON schema, integrations).
+        use_attribute_docstrings=True,
+    )
 
     model: str | None = None
     """Hub id or local directory (local backend), or API model name (API backend).
