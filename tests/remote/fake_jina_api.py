@@ -206,3 +206,19 @@ class FakeJinaAPI:
             "data": data,
         }
         return action.mutate(response) if action.mutate else response
+
+
+def png_bytes(width: int = 8, height: int = 8, *, noise: bool = False, seed: int = 0) -> bytes:
+    """A real PNG (random pixels when ``noise``: incompressible, so large)."""
+    import io
+
+    from PIL import Image
+
+    if noise:
+        pixels = np.random.default_rng(seed).integers(0, 256, (height, width, 3), dtype=np.uint8)
+        image = Image.fromarray(pixels, "RGB")
+    else:
+        image = Image.new("RGB", (width, height), (seed % 256, 80, 160))
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()

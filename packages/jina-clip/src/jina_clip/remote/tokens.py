@@ -7,11 +7,8 @@ cost): pass the bytes, a path, a PIL image, or a ``(width, height)`` tuple inste
 
 from __future__ import annotations
 
-import base64
-import binascii
 import io
 import math
-import os
 from collections.abc import Sequence
 from typing import Any
 
@@ -44,48 +41,29 @@ def image_size(image: Any, *, index: int) -> tuple[int, int]:
     """``(width, height)`` from the image header, without decoding the pixels."""
     from PIL import Image, UnidentifiedImageError
 
+    from ..images.sources import classify_image, load_image
+
     if isinstance(image, tuple) and len(image) == 2:
         return int(image[0]), int(image[1])
-    if isinstance(image, Image.Image):
-        return image.size
-    source: Any
-    if isinstance(image, (bytes, bytearray, memoryview)):
-        source = io.BytesIO(bytes(image))
-    elif hasattr(image, "read"):
-        source = image
-    elif isinstance(image, (str, os.PathLike)):
-        text = os.fspath(image)
-        if text.startswith(("http://", "https://")):
-            raise ImageInputError(
-                "estimate_tokens does not download URLs; pass the image's bytes, a path, "
-                "a PIL image or its (width, height)",
-                index=index,
-            )
-        source = _open_string(text, index=index)
-    else:
-        raise ImageInputError(f"unsupported image input {type(image).__name__}", index=index)
+    source = classify_image(image, index=index)
+    if source.kind == "url":
+        raise ImageInputError(
+            "estimate_tokens does not download URLs; pass the image's bytes, a path, "
+            "a PIL image or its (width, height)",
+            index=index,
+        )
+    if source.kind == "pil":
+        return source.payload.size  # type: ignore[attr-defined]
+    if source.kind in ("path", "file"):
+        stream: Any = source.payload
+    elif source.kind in ("bytes", "base64"):
+        stream = io.BytesIO(source.payload)  # type: ignore[arg-type]
+    else:  # data URIs: already in memory, decode the simple way
+        return load_image(image, index=index).size
     try:
-        with Image.open(source) as opened:
+        with Image.open(stream) as opened:
             return opened.size
+    except FileNotFoundError:
+        raise ImageNotFoundError(f"no such file: {source.payload}", index=index) from None
     except (UnidentifiedImageError, OSError) as exc:
         raise ImageDecodeError(f"cannot read image header: {exc}", index=index) from None
-
-
-def _open_string(text: str, *, index: int) -> Any:
-    if text.startswith("data:"):
-        _, _, payload = text.partition(",")
-        return io.BytesIO(_b64(payload, index=index))
-    if text.startswith("file://"):
-        text = text[len("file://"):]
-    if os.path.isfile(text):
-        return text
-    if len(text) > 256 or not any(sep in text for sep in ("/", "\\", ".")):
-        return io.BytesIO(_b64(text, index=index))  # raw base64
-    raise ImageNotFoundError(f"no such file: {text}", index=index)
-
-
-def _b64(payload: str, *, index: int) -> bytes:
-    try:
-        return base64.b64decode(payload, validate=True)
-    except (binascii.Error, ValueError):
-        raise ImageDecodeError("invalid base64 image data", index=index) from None
