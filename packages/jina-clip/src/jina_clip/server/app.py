@@ -171,8 +171,7 @@ class EmbeddingService:
     def _parse(self, req: EmbeddingRequest) -> ParsedInput:
         try:
             return parse_input(req.input, max_inputs=self.settings.max_inputs,
-                               max_image_bytes=self.settings.max_image_bytes,
-                               url_guard=self.state.url_guard)
+                               max_image_bytes=self.settings.max_image_bytes)
         except OverflowError as exc:
             raise HTTPError(400, str(exc), code="too_many_inputs") from None
         except InputError:

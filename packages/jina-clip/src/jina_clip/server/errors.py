@@ -93,4 +93,6 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(InputError)
     async def _input(request: Request, exc: InputError) -> JSONResponse:
-        return error_response(422, str(exc), request_id_of(request), code="invalid_input")
+        unsafe = isinstance(exc.__cause__, UnsafeURLError)  # the guard refused a fetch hop
+        return error_response(422, str(exc), request_id_of(request),
+                              code="unsafe_url" if unsafe else "invalid_input")

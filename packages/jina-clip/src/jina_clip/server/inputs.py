@@ -12,11 +12,10 @@ import base64
 import binascii
 import math
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ..errors import ImageInputError, UnsafeURLError
+from ..errors import ImageInputError
 from ..wire import ImageItem, InputItem, LegacyBytesItem, LegacyUrlItem, TextItem
 
 if TYPE_CHECKING:
@@ -52,16 +51,12 @@ def image_tokens(image: Image.Image) -> int:
     return math.ceil(width / TILE) * math.ceil(height / TILE) * TOKENS_PER_TILE
 
 
-def classify_image(value: str, *, index: int, max_bytes: int,
-                 url_guard: Callable[[str], None]) -> ImageSource:
-    """Classify an image string: http(s) URL (checked by ``url_guard``), data URI or base64."""
+def classify_image(value: str, *, index: int, max_bytes: int) -> ImageSource:
+    """Classify an image string: http(s) URL, data URI or base64. (URLs are checked by the
+    address guard when fetched, on every redirect hop.)"""
     match = _SCHEME.match(value)
     scheme = match.group(1).lower() if match else ""
     if scheme in ("http", "https"):
-        try:
-            url_guard(value)
-        except UnsafeURLError as exc:
-            raise UnsafeURLError(f"input {index}: {exc}") from None
         return ImageSource(index, url=value)
     if scheme == "data":
         header, sep, payload = value.partition(",")
@@ -90,8 +85,8 @@ def classify_image(value: str, *, index: int, max_bytes: int,
     return ImageSource(index, data=data)
 
 
-def parse_input(raw: str | list[InputItem], *, max_inputs: int, max_image_bytes: int,
-                url_guard: Callable[[str], None]) -> ParsedInput:
+def parse_input(raw: str | list[InputItem], *, max_inputs: int,
+                max_image_bytes: int) -> ParsedInput:
     """Split ``input`` into texts and image sources by position. Raises ``ValueError`` for
     an empty list or too many inputs (the caller maps them to 422 / 400)."""
     items: list[InputItem] = [raw] if isinstance(raw, str) else list(raw)
@@ -117,6 +112,5 @@ def parse_input(raw: str | list[InputItem], *, max_inputs: int, max_image_bytes:
             )
             if value is None:  # pragma: no cover - pydantic admits only the types above
                 raise ImageInputError(f"unsupported input {type(item).__name__}", index=i)
-            images.append(classify_image(value, index=i, max_bytes=max_image_bytes,
-                                       url_guard=url_guard))
+            images.append(classify_image(value, index=i, max_bytes=max_image_bytes))
     return ParsedInput(len(items), texts, images)
