@@ -461,6 +461,11 @@ _PNG_MODES = frozenset({"1", "L", "LA", "P", "RGB", "RGBA", "I", "I;16"})
 
 
 def _checked_b64(data: bytes, *, index: int, limits: ImageLimits, what: str) -> str:
+    _validate_encoded(data, index=index, limits=limits, what=what)
+    return base64.b64encode(data).decode("ascii")
+
+
+def _validate_encoded(data: bytes, *, index: int, limits: ImageLimits, what: str) -> None:
     if len(data) > limits.max_bytes:
         raise ImageTooLargeError(
             f"{what} is {len(data)} bytes, over the limit of {limits.max_bytes}", index=index
@@ -471,7 +476,6 @@ def _checked_b64(data: bytes, *, index: int, limits: ImageLimits, what: str) -> 
         raise ImageDecodeError(
             f"{what} is not a known image format (starts with {data[:8]!r})", index=index
         )
-    return base64.b64encode(data).decode("ascii")
 
 
 def image_to_api_string(
@@ -488,11 +492,11 @@ def image_to_api_string(
         return source.text  # type: ignore[return-value]
     if source.kind == "base64":
         data = source.payload
-        _checked_b64(data, index=index, limits=limits, what="base64 image")  # type: ignore[arg-type]
+        _validate_encoded(data, index=index, limits=limits, what="base64 image")  # type: ignore[arg-type]
         return source.text  # type: ignore[return-value]
     if source.kind == "data_uri":
         data = _decode_data_uri(source.payload, index=index, limits=limits)  # type: ignore[arg-type]
-        _checked_b64(data, index=index, limits=limits, what="data URI image")
+        _validate_encoded(data, index=index, limits=limits, what="data URI image")
         return source.text  # type: ignore[return-value]
     if source.kind == "pil":
         pil: Image.Image = _load_pil(source.payload, index=index)  # type: ignore[assignment]
