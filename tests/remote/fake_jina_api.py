@@ -15,7 +15,7 @@ import zlib
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 
@@ -62,10 +62,13 @@ class Echo:
 class Drop:
     """Send ``partial`` (maybe nothing), then close the socket."""
 
-    partial: bytes = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 500\r\n\r\n{\"da"
+    partial: bytes = (
+        b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 500\r\n\r\n"
+        b'{"da'
+    )
 
 
-Action = Union[Reply, Echo, Drop]
+Action = Reply | Echo | Drop
 
 
 @dataclass

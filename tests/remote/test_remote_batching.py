@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import itertools
 import json
 
 import numpy as np
@@ -130,7 +131,7 @@ def test_plan_batches_covers_everything_once():
     sizes = [10, 50, 20, 20, 90, 5, 5, 5]
     slices = plan_batches(sizes, max_items=3, max_bytes=120, overhead=20, too_large=_too_large)
     assert slices[0][0] == 0 and slices[-1][1] == len(sizes)
-    assert all(a[1] == b[0] for a, b in zip(slices, slices[1:]))
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(slices))
     for start, end in slices:
         assert end - start <= 3
         assert 20 + sum(sizes[start:end]) + (end - start - 1) <= 120
