@@ -1,0 +1,150 @@
+"""The ``jina-clip`` command: ``serve`` (the Embeddings API server) and ``embed`` (print
+vectors as JSON). Heavy imports (torch, FastAPI) happen only inside the chosen subcommand."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from . import __version__
+
+if TYPE_CHECKING:
+    from .server.config import ServerSettings
+
+__all__ = ["build_parser", "main", "serve_settings"]
+
+API_KEY_ENV = "JINA_CLIP_SERVER_API_KEY"
+
+
+def _add_model_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", default="jinaai/jina-clip-v1",
+                   help="hub id or local checkpoint directory (default: %(default)s)")
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1, mps")
+    p.add_argument("--dtype", default="auto", help="auto, float32, bfloat16, float16")
+
+
+def _add_serve(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    from .server.config import ServerSettings
+
+    d = ServerSettings()
+    p = sub.add_parser("serve", help="serve Jina's /v1/embeddings API with a local model")
+    _add_model_args(p)
+    p.add_argument("--served-model-name", default=d.served_model_name)
+    p.add_argument("--host", default=d.host)
+    p.add_argument("--port", type=int, default=d.port)
+    p.add_argument("--api-key", default=None,
+                   help=f"require 'Authorization: Bearer <key>' (default: ${API_KEY_ENV})")
+    p.add_argument("--max-batch-size", type=int, default=d.max_batch_size,
+                   help="items per model call (1: no batching)")
+    p.add_argument("--max-wait-ms", type=float, default=d.max_wait_ms)
+    p.add_argument("--max-queue", type=int, default=d.max_queue,
+                   help="queued items per modality before 503")
+    p.add_argument("--no-batching", action="store_true",
+                   help="run each request as its own model call")
+    p.add_argument("--max-inputs", type=int, default=d.max_inputs)
+    p.add_argument("--max-body-bytes", type=int, default=d.max_body_bytes)
+    p.add_argument("--max-image-bytes", type=int, default=d.max_image_bytes)
+    p.add_argument("--max-image-pixels", type=int, default=d.max_image_pixels)
+    p.add_argument("--max-text-tokens", type=int, default=d.max_text_tokens)
+    p.add_argument("--fetch-timeout", type=float, default=d.fetch_timeout_s)
+    p.add_argument("--image-workers", type=int, default=d.image_workers)
+    p.add_argument("--allow-private-urls", action="store_true",
+                   help="allow image URLs on private/loopback networks (trusted networks only)")
+    p.add_argument("--log-level", default=d.log_level)
+
+
+def _add_embed(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("embed", help="embed texts/images locally and print JSON")
+    _add_model_args(p)
+    p.add_argument("--text", action="append", default=[], help="a text (repeatable)")
+    p.add_argument("--image", action="append", default=[],
+                   help="an image path, URL, data URI or base64 (repeatable)")
+    p.add_argument("--dimensions", type=int, default=None)
+    p.add_argument("--no-normalize", action="store_true")
+    p.add_argument("--truncate", action="store_true")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="jina-clip", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"jina-clip {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    _add_serve(sub)
+    _add_embed(sub)
+    return parser
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
+    from .server import serve
+
+    try:
+        settings = serve_settings(args)
+    except ValidationError as exc:
+        print(f"jina-clip serve: invalid option: {exc}", file=sys.stderr)
+        return 2
+    serve(settings)
+    return 0
+
+
+def serve_settings(args: argparse.Namespace) -> ServerSettings:
+    """``ServerSettings`` from parsed ``serve`` flags (the API key may come from the env)."""
+    from .server.config import ServerSettings
+
+    return ServerSettings(
+        model=args.model, served_model_name=args.served_model_name, device=args.device,
+        dtype=args.dtype, host=args.host, port=args.port,
+        api_key=args.api_key or os.environ.get(API_KEY_ENV) or None,
+        batching=not args.no_batching, max_batch_size=args.max_batch_size,
+        max_wait_ms=args.max_wait_ms, max_queue=args.max_queue, max_inputs=args.max_inputs,
+        max_body_bytes=args.max_body_bytes, max_image_bytes=args.max_image_bytes,
+        max_image_pixels=args.max_image_pixels, max_text_tokens=args.max_text_tokens,
+        fetch_timeout_s=args.fetch_timeout, image_workers=args.image_workers,
+        allow_private_urls=args.allow_private_urls, log_level=args.log_level,
+    )
+
+
+def _embed(args: argparse.Namespace) -> int:
+    from .base import JinaCLIP
+
+    if not args.text and not args.image:
+        print("jina-clip embed: give at least one --text or --image", file=sys.stderr)
+        return 2
+    clip = JinaCLIP.local(args.model, device=args.device, dtype=args.dtype,
+                          dimensions=args.dimensions, normalize=not args.no_normalize,
+                          truncate=args.truncate)
+    with clip:
+        out = []
+        if args.text:
+            for text, vec in zip(args.text, clip.encode_text(args.text), strict=True):
+                out.append({"text": text, "embedding": vec.tolist()})
+        if args.image:
+            for image, vec in zip(args.image, clip.encode_image(args.image), strict=True):
+                out.append({"image": image if len(image) <= 200 else image[:200] + "...",
+                            "embedding": vec.tolist()})
+    json.dump({"model": clip.model_name, "dimension": clip.dimension, "data": out},
+              sys.stdout)
+    sys.stdout.write("\n")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``jina-clip`` console script."""
+    args = build_parser().parse_args(argv)
+    from .errors import JinaCLIPError
+
+    try:
+        return _serve(args) if args.command == "serve" else _embed(args)
+    except JinaCLIPError as exc:
+        print(f"jina-clip {args.command}: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,56 @@
+"""The ``jina-clip`` command line: --version, serve's flags, embed's JSON."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import numpy as np
+import pytest
+
+from jina_clip import __version__, cli
+from jina_clip.server import ServerSettings
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        cli.main(["--version"])
+    assert info.value.code == 0
+    assert capsys.readouterr().out.strip() == f"jina-clip {__version__}"
+
+
+def test_serve_flags_map_to_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    captured: list[ServerSettings] = []
+    monkeypatch.setattr("jina_clip.server.serve", captured.append)
+    monkeypatch.setenv(cli.API_KEY_ENV, "from-env")
+    rc = cli.main(["serve", "--model", "some/dir", "--port", "9000", "--max-batch-size", "8",
+                   "--max-wait-ms", "2.5", "--no-batching", "--allow-private-urls",
+                   "--served-model-name", "clip"])
+    assert rc == 0
+    s = captured[0]
+    assert (s.model, s.port, s.max_batch_size, s.max_wait_ms) == ("some/dir", 9000, 8, 2.5)
+    assert not s.batching and s.allow_private_urls and s.served_model_name == "clip"
+    assert s.api_key is not None and s.api_key.get_secret_value() == "from-env"
+    assert "from-env" not in repr(s)
+    cli.main(["serve", "--api-key", "flag-key"])
+    assert captured[1].api_key.get_secret_value() == "flag-key"
+    assert captured[1].host == "127.0.0.1"
+
+
+def test_serve_rejects_bad_values(capsys: pytest.CaptureFixture[str]) -> None:
+    assert cli.main(["serve", "--max-batch-size", "0"]) == 2
+    assert "max_batch_size" in capsys.readouterr().err
+
+
+def test_embed_prints_json(tiny_checkpoint: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    from jina_clip import JinaCLIP
+
+    rc = cli.main(["embed", "--model", str(tiny_checkpoint), "--device", "cpu",
+                   "--text", "a cat", "--text", "a dog"])
+    assert rc == 0
+    out = json.loads(capsys.readouterr().out)
+    with JinaCLIP.local(str(tiny_checkpoint), device="cpu") as clip:
+        want = clip.encode_text(["a cat", "a dog"])
+    got = np.array([d["embedding"] for d in out["data"]], dtype=np.float32)
+    np.testing.assert_allclose(got, want, atol=1e-5)
+    assert [d["text"] for d in out["data"]] == ["a cat", "a dog"]
