@@ -158,3 +158,25 @@ def test_envelope_overhead_is_exact():
         "normalized": True, "embedding_type": "base64", "truncate": True,
         "input": [{"text": "héllo"}, {"text": 'quote " and \\'}],
     }
+
+
+def test_concurrent_sync_calls_share_the_cap(api, make_encoder):
+    from concurrent.futures import ThreadPoolExecutor
+
+    api.default = Echo(delay=0.03)
+    encoder = make_encoder(max_concurrency=3, batch_size=1)
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda k: encoder.encode_text([f"{k}-{i}" for i in range(6)]),
+                                range(4)))
+    assert api.max_in_flight == 3
+    for k, result in enumerate(results):
+        items = [{"text": f"{k}-{i}"} for i in range(6)]
+        np.testing.assert_allclose(result, expected(items, 768), atol=1e-6)
+
+
+async def test_concurrent_async_calls_share_the_cap(api, make_encoder):
+    api.default = Echo(delay=0.03)
+    encoder = make_encoder(max_concurrency=3, batch_size=1)
+    await asyncio.gather(*(encoder.aencode_text([f"{k}-{i}" for i in range(6)])
+                           for k in range(4)))
+    assert api.max_in_flight == 3

@@ -167,6 +167,10 @@ class RemoteJinaCLIP(JinaCLIP):
         self._owns_async_client = async_http_client is None
         self._async_loop: asyncio.AbstractEventLoop | None = None
         self._client_lock = threading.Lock()
+        # One limit per encoder, shared by concurrent calls (the API counts per key): a
+        # semaphore for threads, and one per event loop for tasks.
+        self._sync_slots = threading.BoundedSemaphore(max_concurrency)
+        self._async_slots: tuple[asyncio.AbstractEventLoop, asyncio.Semaphore] | None = None
 
         self._total = UsageMeter()
         self._last = TokenUsage()
@@ -385,7 +389,7 @@ class RemoteJinaCLIP(JinaCLIP):
 
         def one(i: int) -> None:
             response = post_sync(client, self._url, call.body(i), headers, self._timeout,
-                                 self._policy, cancel)
+                                 self._policy, self._sync_slots, cancel)
             parts[i], usage = parse_embeddings(response, count=call.count(i),
                                                dimension=call.expected_dim)
             self._record(usage, meter)
@@ -466,20 +470,24 @@ class RemoteJinaCLIP(JinaCLIP):
         self._async_loop = loop
         return self._async_client
 
+    def _async_semaphore(self) -> asyncio.Semaphore:
+        loop = asyncio.get_running_loop()
+        if self._async_slots is None or self._async_slots[0] is not loop:
+            self._async_slots = (loop, asyncio.Semaphore(self._max_concurrency))
+        return self._async_slots[1]
+
     async def _run_async(self, call: _Call) -> np.ndarray:
         if not call.slices:
             if self._known_dimension() is None:
                 await self.aencode_text([_PROBE_TEXT])
             return self.empty()
-        client, headers = self._async_http(), self._headers()
+        client, headers, slots = self._async_http(), self._headers(), self._async_semaphore()
         meter = UsageMeter()
-        semaphore = asyncio.Semaphore(self._max_concurrency)
         parts: list[np.ndarray | None] = [None] * len(call.slices)
 
         async def one(i: int) -> None:
-            async with semaphore:
-                response = await post_async(client, self._url, call.body(i), headers,
-                                            self._timeout, self._policy)
+            response = await post_async(client, self._url, call.body(i), headers,
+                                        self._timeout, self._policy, slots)
             parts[i], usage = parse_embeddings(response, count=call.count(i),
                                                dimension=call.expected_dim)
             self._record(usage, meter)

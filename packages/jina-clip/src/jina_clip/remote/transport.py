@@ -7,6 +7,7 @@ import asyncio
 import logging
 import threading
 import time
+from contextlib import AbstractAsyncContextManager, AbstractContextManager
 
 import httpx
 
@@ -56,9 +57,13 @@ def post_sync(
     headers: dict[str, str],
     timeout: httpx.Timeout,
     policy: RetryPolicy,
+    slots: AbstractContextManager[object],
     cancel: threading.Event | None = None,
 ) -> httpx.Response:
-    """POST ``content``; return the 2xx response or raise the typed :class:`APIError`."""
+    """POST ``content``; return the 2xx response or raise the typed :class:`APIError`.
+
+    ``slots`` bounds the requests in flight (held only while one is on the wire, not
+    during backoff)."""
     attempt = 0
     while True:
         if cancel is not None and cancel.is_set():
@@ -66,7 +71,8 @@ def post_sync(
         response: httpx.Response | None = None
         error: httpx.HTTPError | None = None
         try:
-            response = client.post(url, content=content, headers=headers, timeout=timeout)
+            with slots:
+                response = client.post(url, content=content, headers=headers, timeout=timeout)
         except httpx.HTTPError as exc:
             error = exc
         failure = _outcome(response, error)
@@ -90,6 +96,7 @@ async def post_async(
     headers: dict[str, str],
     timeout: httpx.Timeout,
     policy: RetryPolicy,
+    slots: AbstractAsyncContextManager[object],
 ) -> httpx.Response:
     """Async twin of :func:`post_sync` (cancellation is asyncio's own)."""
     attempt = 0
@@ -97,7 +104,10 @@ async def post_async(
         response: httpx.Response | None = None
         error: httpx.HTTPError | None = None
         try:
-            response = await client.post(url, content=content, headers=headers, timeout=timeout)
+            async with slots:
+                response = await client.post(
+                    url, content=content, headers=headers, timeout=timeout
+                )
         except httpx.HTTPError as exc:
             error = exc
         failure = _outcome(response, error)
