@@ -12,6 +12,7 @@ import pytest
 from PIL import Image, ImageDraw
 
 from jina_clip import JinaCLIP
+from langchain_jina_clip import JinaCLIPEmbeddings
 
 #: (file name, background, fill, shape) of the drawn test pictures.
 PICTURES = [
@@ -67,7 +68,7 @@ def core_encoder(tiny_checkpoint: pathlib.Path) -> Iterator[JinaCLIP]:
     encoder.close()
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def api_params(request: pytest.FixtureRequest) -> dict[str, Any]:
     """`JinaCLIPEmbeddings` parameters for the API backend against our own server
     (``jina-clip serve`` on the tiny checkpoint, fixture ``api_server_url`` in
@@ -81,3 +82,13 @@ def api_params(request: pytest.FixtureRequest) -> dict[str, Any]:
         pytest.skip("PENDING: the api_server_url fixture (tests/conftest.py) does not exist yet")
     served = httpx.get(f"{url.rstrip('/')}/models", timeout=10).json()["data"][0]["id"]
     return {"base_url": url, "model": served}
+
+
+@pytest.fixture(scope="module", params=["local", "api"])
+def embeddings(
+    request: pytest.FixtureRequest, tiny_params: dict[str, Any]
+) -> Iterator[JinaCLIPEmbeddings]:
+    """One `JinaCLIPEmbeddings` per backend (local tiny checkpoint; our API server on it)."""
+    params = tiny_params if request.param == "local" else request.getfixturevalue("api_params")
+    with JinaCLIPEmbeddings(**params) as instance:
+        yield instance
