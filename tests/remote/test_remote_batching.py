@@ -180,3 +180,10 @@ async def test_concurrent_async_calls_share_the_cap(api, make_encoder):
     await asyncio.gather(*(encoder.aencode_text([f"{k}-{i}" for i in range(6)])
                            for k in range(4)))
     assert api.max_in_flight == 3
+
+
+def test_bad_per_call_batch_size(api, make_encoder):
+    for bad in (0, 2049):
+        with pytest.raises(ValueError, match="batch size"):
+            make_encoder().encode_text(["a"], batch_size=bad)
+    assert api.requests == []

@@ -266,7 +266,8 @@ class RemoteJinaCLIP(JinaCLIP):
         default_size = DEFAULT_TEXT_BATCH_SIZE if kind == "text" else DEFAULT_IMAGE_BATCH_SIZE
         slices = plan_batches(
             [len(item) for item in items],
-            max_items=batch_size or self._batch_size or default_size,
+            max_items=next(b for b in (batch_size, self._batch_size, default_size)
+                           if b is not None),
             max_bytes=self._max_request_bytes,
             overhead=envelope.overhead,
             too_large=too_large,
