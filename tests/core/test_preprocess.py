@@ -6,6 +6,7 @@ the resize-before-convert order matters)."""
 
 from __future__ import annotations
 
+import functools
 import json
 import pathlib
 import sys
@@ -43,6 +44,7 @@ def pattern(w: int, h: int) -> np.ndarray:
     return np.stack(channels, -1).astype(np.uint8)
 
 
+@functools.cache
 def crafted() -> dict[str, Image.Image]:
     images = {
         f"RGB {w}x{h}": Image.fromarray(pattern(w, h))
