@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pathlib
+from collections.abc import Iterator
 
 import pytest
 
@@ -14,3 +15,21 @@ def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
     from jina_clip.testing import write_tiny_checkpoint
 
     return write_tiny_checkpoint(tmp_path_factory.mktemp("tiny-jina-clip"))
+
+
+@pytest.fixture(scope="session")
+def api_server_url(tiny_checkpoint: pathlib.Path) -> Iterator[str]:
+    """Base URL (``http://127.0.0.1:PORT/v1``) of our own server (``jina-clip serve``) running
+    the tiny checkpoint on a background thread, for API-backend tests of the remote encoder and
+    the plugins. Loopback only; shut down at the end of the session."""
+    from jina_clip.server import ServerSettings, ServerThread, build_encoder, create_app
+
+    settings = ServerSettings(
+        model=str(tiny_checkpoint), device="cpu", served_model_name="jina-clip-v1"
+    )
+    encoder = build_encoder(settings)
+    try:
+        with ServerThread(create_app(encoder, settings)) as url:
+            yield f"{url}/v1"
+    finally:
+        encoder.close()
