@@ -274,8 +274,10 @@ def create_app(encoder: JinaCLIP, settings: ServerSettings | None = None, *,
 
     @app.get("/health")
     async def health() -> dict[str, Any]:
+        batchers = {"text": state.text_batcher, "image": state.image_batcher}
         return {"status": "ok", "model": settings.served_model_name,
-                "queue_depth": {"text": state.text_batcher.queue_depth,
-                                "image": state.image_batcher.queue_depth}}
+                "queue_depth": {k: b.queue_depth for k, b in batchers.items()},
+                "model_calls": {k: b.stats.calls for k, b in batchers.items()},
+                "items_embedded": {k: b.stats.items for k, b in batchers.items()}}
 
     return app

@@ -19,7 +19,7 @@ import concurrent.futures
 import contextlib
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 import numpy as np
@@ -62,7 +62,6 @@ class BatcherStats:
 
     calls: int = 0
     items: int = 0
-    batch_sizes: list[int] = field(default_factory=list)
 
 
 class DynamicBatcher(Generic[T]):
@@ -192,7 +191,6 @@ class DynamicBatcher(Generic[T]):
         out = await loop.run_in_executor(self._executor, self._fn, items)
         self.stats.calls += 1
         self.stats.items += len(items)
-        self.stats.batch_sizes.append(len(items))
         out = np.asarray(out)
         if out.ndim != 2 or out.shape[0] != len(items):
             raise RuntimeError(f"encoder returned shape {out.shape} for {len(items)} inputs")
