@@ -21,6 +21,16 @@ CHECKPOINT_FILES = (
 )
 
 
+class _NeverRaised(Exception):
+    """Stands in for a huggingface_hub error class an older version does not have."""
+
+
+def _hf_error(name: str) -> type[BaseException]:
+    from huggingface_hub import errors
+
+    return getattr(errors, name, _NeverRaised)
+
+
 def _check_dir(directory: pathlib.Path, origin: str) -> pathlib.Path:
     for name in ("config.json", "model.safetensors"):
         if not (directory / name).is_file():
@@ -58,11 +68,17 @@ def resolve_checkpoint(
         )
     try:
         import huggingface_hub
-        from huggingface_hub import errors as hf_errors
     except ImportError as exc:  # pragma: no cover - part of the [local] extra
         raise ModelLoadError(
             "huggingface_hub is needed to download models: pip install 'jina-clip[local]'"
         ) from exc
+    gated, revision_missing, repo_missing, incomplete, not_cached, offline, http = (
+        _hf_error(name) for name in (
+            "GatedRepoError", "RevisionNotFoundError", "RepositoryNotFoundError",
+            "IncompleteSnapshotError", "LocalEntryNotFoundError", "OfflineModeIsEnabled",
+            "HfHubHTTPError",
+        )
+    )
 
     try:
         snapshot = huggingface_hub.snapshot_download(
@@ -72,25 +88,30 @@ def resolve_checkpoint(
             local_files_only=local_files_only,
             allow_patterns=list(CHECKPOINT_FILES),
         )
-    except hf_errors.GatedRepoError as exc:
+    except gated as exc:
         raise ModelLoadError(
             f"{repo_id} is gated: accept its terms on huggingface.co and log in "
             "(huggingface-cli login or HF_TOKEN)"
         ) from exc
-    except hf_errors.RevisionNotFoundError as exc:
+    except revision_missing as exc:
         raise ModelLoadError(f"revision {revision!r} of {repo_id} not found on the hub") from exc
-    except hf_errors.RepositoryNotFoundError as exc:
+    except repo_missing as exc:
         raise ModelLoadError(
             f"{repo_id} not found on the hub (or private: log in with HF_TOKEN); pass a "
             "local directory instead"
         ) from exc
-    except (hf_errors.LocalEntryNotFoundError, hf_errors.OfflineModeIsEnabled) as exc:
+    except incomplete as exc:
+        raise ModelLoadError(
+            f"the cached copy of {repo_id} is incomplete and the hub cannot be reached: "
+            f"download it again while online ({exc})"
+        ) from exc
+    except (not_cached, offline) as exc:
         raise ModelLoadError(
             f"{repo_id} is not in the local cache ({cache_dir or 'default hub cache'}) and the "
             "hub cannot be used (offline: HF_HUB_OFFLINE / local_files_only, or no network). "
             "Download it once while online (huggingface-cli download "
             f"{repo_id}), or pass a local checkpoint directory"
         ) from exc
-    except (hf_errors.HfHubHTTPError, OSError, ValueError) as exc:
+    except (http, OSError, ValueError) as exc:
         raise ModelLoadError(f"could not fetch {repo_id} from the hub: {exc}") from exc
     return _check_dir(pathlib.Path(snapshot), f"hub repo {repo_id!r}")
