@@ -1,0 +1,147 @@
+"""Fixtures for the LlamaIndex plugin: one `JinaCLIPEmbedding` per backend (the tiny local
+checkpoint; our own API server on it), the core encoder as the reference, and a folder of
+pictures and text files."""
+
+from __future__ import annotations
+
+import pathlib
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+from PIL import Image
+
+from jina_clip import JinaCLIP
+from llama_index.core import Settings
+from llama_index.core.readers.base import BaseReader
+from llama_index.core.schema import Document, ImageDocument
+from llama_index.embeddings.jina_clip import JinaCLIPEmbedding
+
+TEXTS = {
+    "bridge.txt": "The old stone bridge crosses the river at dusk.",
+    "pasta.txt": "Boil the pasta for nine minutes, then add the tomato sauce.",
+    "quantum.txt": "Quantum entanglement links the states of two distant particles.",
+    "jazz.txt": "A saxophone solo opened the late night jazz concert.",
+    "glacier.txt": "The glacier has retreated two kilometres in forty years.",
+}
+#: Candidate queries; the tests use those with a clear margin under the (random) tiny model.
+QUERIES = [
+    "a red circle", "the blue sea", "green forest trees", "yellow sunflower field",
+    "quantum physics lecture", "cooking pasta recipe", "mountain hiking trail",
+    "jazz music night", "a stone bridge", "ice and snow", "a city at night", "a black cat",
+]
+
+
+@pytest.fixture(autouse=True)
+def _no_default_models(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """No OpenAI / CLIP / default model may ever be resolved: only `JinaCLIPEmbedding`
+    instances pass LlamaIndex's resolvers, and only an explicitly disabled LLM (None)."""
+    from llama_index.core.embeddings import utils as embed_utils
+    from llama_index.core.llms import utils as llm_utils
+
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.setattr(Settings, "_embed_model", None)
+    monkeypatch.setattr(Settings, "_llm", None)
+    original_embed, original_llm = embed_utils.resolve_embed_model, llm_utils.resolve_llm
+
+    def embed_guard(embed_model: Any = None, *args: Any, **kwargs: Any) -> Any:
+        if not isinstance(embed_model, JinaCLIPEmbedding):
+            raise AssertionError(f"a non-jina-clip embedding model was resolved: {embed_model!r}")
+        return original_embed(embed_model, *args, **kwargs)
+
+    def llm_guard(llm: Any = "default", *args: Any, **kwargs: Any) -> Any:
+        if llm is not None:
+            raise AssertionError(f"an LLM was resolved: {llm!r}")
+        return original_llm(llm, *args, **kwargs)
+
+    for module in (
+        "llama_index.core.embeddings.utils",
+        "llama_index.core.settings",
+        "llama_index.core.indices.multi_modal.base",
+    ):
+        monkeypatch.setattr(f"{module}.resolve_embed_model", embed_guard)
+    for module in ("llama_index.core.llms.utils", "llama_index.core.settings",
+                   "llama_index.core.indices.base"):
+        monkeypatch.setattr(f"{module}.resolve_llm", llm_guard)
+    yield
+
+
+@pytest.fixture(scope="session")
+def tiny_params(tiny_checkpoint: pathlib.Path) -> dict[str, Any]:
+    return {"model": str(tiny_checkpoint), "device": "cpu", "backend": "local"}
+
+
+@pytest.fixture(scope="session")
+def core_encoder(tiny_checkpoint: pathlib.Path) -> Iterator[JinaCLIP]:
+    """The core encoder built directly (not through the plugin): the reference answers."""
+    encoder = JinaCLIP.local(str(tiny_checkpoint), device="cpu")
+    yield encoder
+    encoder.close()
+
+
+@pytest.fixture(scope="session")
+def api_params(request: pytest.FixtureRequest) -> dict[str, Any]:
+    """Parameters for the API backend against our own server (fixture ``api_server_url`` in
+    tests/conftest.py: ``jina-clip serve`` on the tiny checkpoint). Skips, marked PENDING,
+    while that fixture does not exist."""
+    try:
+        url = request.getfixturevalue("api_server_url")
+    except pytest.FixtureLookupError:
+        pytest.skip("PENDING: the api_server_url fixture (tests/conftest.py) does not exist yet")
+    served = httpx.get(f"{url.rstrip('/')}/models", timeout=10).json()["data"][0]["id"]
+    return {"base_url": url, "model": served, "max_retries": 0}
+
+
+@pytest.fixture(scope="module", params=["local", "api"])
+def backend_params(request: pytest.FixtureRequest, tiny_params: dict[str, Any]) -> dict[str, Any]:
+    return tiny_params if request.param == "local" else request.getfixturevalue("api_params")
+
+
+@pytest.fixture(scope="module")
+def embed_model(backend_params: dict[str, Any]) -> Iterator[JinaCLIPEmbedding]:
+    """One `JinaCLIPEmbedding` per backend, shared by a test module."""
+    model = JinaCLIPEmbedding(**backend_params)
+    yield model
+    model.close()
+
+
+class PictureReader(BaseReader):
+    """A picture file as an `ImageDocument` (what llama-index-readers-file's ImageReader
+    returns without captioning; that package is not a dependency here)."""
+
+    def load_data(self, file: pathlib.Path, extra_info: dict | None = None) -> list[Document]:
+        return [ImageDocument(image_path=str(file), metadata=dict(extra_info or {}))]
+
+
+@pytest.fixture(scope="session")
+def file_extractor() -> dict[str, BaseReader]:
+    """`SimpleDirectoryReader(..., file_extractor=...)` for PNG pictures."""
+    return {".png": PictureReader()}
+
+
+def draw_picture(seed: int) -> Image.Image:
+    """A distinct 64x64 picture: a coloured background with a random block pattern."""
+    rng = np.random.default_rng(seed)
+    base = rng.integers(0, 256, 3, dtype=np.uint8)
+    pixels = np.broadcast_to(base, (64, 64, 3)).copy()
+    blocks = rng.integers(0, 256, (8, 8, 3), dtype=np.uint8)
+    pixels[::2] = np.kron(blocks, np.ones((8, 8, 1), dtype=np.uint8))[::2]
+    return Image.fromarray(pixels)
+
+
+@pytest.fixture(scope="session")
+def queries() -> list[str]:
+    return list(QUERIES)
+
+
+@pytest.fixture(scope="session")
+def corpus(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
+    """A folder with 5 PNG pictures and 5 text files."""
+    folder = tmp_path_factory.mktemp("corpus")
+    for i in range(5):
+        draw_picture(i).save(folder / f"picture-{i}.png")
+    for name, text in TEXTS.items():
+        (folder / name).write_text(text, encoding="utf-8")
+    return folder
