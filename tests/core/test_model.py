@@ -119,7 +119,7 @@ def test_alibi_mask_is_symmetric_and_masks_padding() -> None:
     pad = torch.tensor([[False, False, False, True]])
     mask = AlibiMask(torch.tensor([0.5]), pad, torch.float32)
     block = mask.block(0, 4)[0, 0]
-    assert block[1, 3] == torch.finfo(torch.float32).min
+    assert block[1, 3] == torch.finfo(torch.float32).min / 2
     assert block[2, 0] == block[0, 2] == -1.0
     assert block[1, 1] == 0.0
 
@@ -259,6 +259,45 @@ def test_unsupported_config_is_refused(tiny_checkpoint, tmp_path, edit, needle) 
     directory = _with_config(tiny_checkpoint, tmp_path / "ckpt", edit)
     with pytest.raises(ModelLoadError, match=needle):
         JinaCLIPModel.from_pretrained(directory)
+
+
+REAL_CONFIG = {
+    "add_projections": False, "model_type": "jina_clip", "projection_dim": 768,
+    "logit_scale_init_value": 2.6592, "initializer_factor": 1.0, "torch_dtype": "float32",
+    "use_text_flash_attn": None, "use_vision_xformers": None,
+    "text_config": {
+        "embed_dim": 768, "hf_model_config_kwargs": {"use_flash_attn": False},
+        "hf_model_name_or_path": "jinaai/jina-bert-flash-implementation",
+        "model_type": "jina_clip_text", "pooler_type": "mean_pooler", "proj_bias": False,
+        "proj_type": None,
+    },
+    "vision_config": {
+        "embed_dim": 768, "width": 768, "layers": 12, "head_width": 64, "image_size": 224,
+        "patch_size": 16, "mlp_ratio": 2.6667, "naive_swiglu": True, "subln": True,
+        "rope_embeddings": True, "pt_hw_seq_len": 14, "intp_freq": False, "qkv_bias": True,
+        "post_norm": False, "ls_init_value": None, "patch_dropout": 0.1, "proj_type": None,
+        "x_attention": False, "fused_layer_norm": False, "drop_path_rate": 0.0,
+        "model_type": "jina_clip_vision",
+    },
+}
+OFFICIAL_KEYS = pathlib.Path("/work/shared/reference/jina-clip-v1-state-dict.tsv")
+
+
+def test_real_config_builds_the_official_architecture() -> None:
+    """Built on the meta device (no memory): 222,647,041 parameters like model.safetensors,
+    and, where the reference key list is available, exactly its keys and shapes."""
+    from jina_clip.model import JinaCLIPConfig
+
+    with torch.device("meta"):
+        model = JinaCLIPModel(JinaCLIPConfig.from_dict(REAL_CONFIG))
+    state = model.state_dict()
+    assert sum(t.numel() for t in state.values()) == 222_647_041
+    assert len(state) == 395
+    if OFFICIAL_KEYS.is_file():
+        rows = [ln.split("\t") for ln in OFFICIAL_KEYS.read_text().splitlines()[1:] if ln]
+        official = {k: tuple(int(d) for d in s.strip("()").split(",") if d.strip())
+                    for k, s, _ in rows}
+        assert {k: tuple(t.shape) for k, t in state.items()} == official
 
 
 def test_text_tower_defaults_are_jinabert_v2_base(tiny_checkpoint, tmp_path) -> None:

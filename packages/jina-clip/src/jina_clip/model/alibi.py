@@ -77,10 +77,10 @@ class AlibiMask:
         # -slope * |i - j| in fp32, like the official buffer; one [H, c, L] allocation
         bias = torch.mul(distance.unsqueeze(0), (-self.slopes)[:, None, None])
         bias = bias.to(self.dtype).unsqueeze(0)  # [1, H, c, L]
-        # fill (not add) keeps the value finite: a row whose keys are all padding gets a
-        # uniform softmax instead of NaN.
+        # A finite fill (half the dtype's lowest, so adding a score cannot overflow to -inf)
+        # gives a row whose keys are all padding a uniform softmax instead of NaN.
         pad = self.key_padding[:, None, None, :]  # [B, 1, 1, L]
-        lowest = torch.finfo(self.dtype).min
+        lowest = torch.finfo(self.dtype).min / 2
         if pad.shape[0] == 1:
             return bias.masked_fill_(pad, lowest)
         return torch.where(pad, lowest, bias)  # [B, H, c, L]
