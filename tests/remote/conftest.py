@@ -8,9 +8,10 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from fake_jina_api import FakeJinaAPI
 
 from jina_clip.remote import RemoteJinaCLIP
+
+from .fake_jina_api import FakeJinaAPI
 
 
 @pytest.fixture(autouse=True)

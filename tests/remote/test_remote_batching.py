@@ -9,10 +9,11 @@ import json
 
 import numpy as np
 import pytest
-from fake_jina_api import Echo, Reply, expected, png_bytes
 
 from jina_clip.errors import ImageTooLargeError, ServerError, TextInputError
 from jina_clip.remote.batching import plan_batches
+
+from .fake_jina_api import Echo, Reply, expected, png_bytes
 
 
 def _sent_items(api) -> list[dict]:

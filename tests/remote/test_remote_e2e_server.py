@@ -7,7 +7,8 @@ import asyncio
 
 import numpy as np
 import pytest
-from fake_jina_api import png_bytes
+
+from .fake_jina_api import png_bytes
 
 pytest.importorskip("torch")
 pytest.importorskip("fastapi")

@@ -8,7 +8,6 @@ import logging
 import httpx
 import numpy as np
 import pytest
-from fake_jina_api import Echo, FakeJinaAPI, Reply, expected, png_bytes
 from pydantic import SecretStr
 
 from jina_clip import JinaCLIP, JinaCLIPSettings
@@ -19,6 +18,8 @@ from jina_clip.errors import (
     TextInputError,
 )
 from jina_clip.remote import RemoteJinaCLIP, TokenUsage
+
+from .fake_jina_api import Echo, FakeJinaAPI, Reply, expected, png_bytes
 
 KEY = "jina_supersecretkey_0123456789"
 

@@ -6,7 +6,6 @@ import time
 
 import numpy as np
 import pytest
-from fake_jina_api import Drop, Echo, Reply, expected
 
 from jina_clip.errors import (
     APIConnectionError,
@@ -18,6 +17,8 @@ from jina_clip.errors import (
     RateLimitError,
     ServerError,
 )
+
+from .fake_jina_api import Drop, Echo, Reply, expected
 
 TEXTS = ["a bridge at dusk", "a red bicycle"]
 

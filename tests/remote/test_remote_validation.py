@@ -6,9 +6,10 @@ import math
 
 import numpy as np
 import pytest
-from fake_jina_api import Echo, Reply, expected
 
 from jina_clip.errors import ResponseValidationError
+
+from .fake_jina_api import Echo, Reply, expected
 
 TEXTS = [f"text number {i}" for i in range(6)]
 

@@ -7,10 +7,11 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import DIM, FakeEncoder, png_b64, unit
 from PIL import Image
 
 from jina_clip.wire import EmbeddingResponse, decode_base64_embedding
+
+from .conftest import DIM, FakeEncoder, png_b64, unit
 
 MODEL = "jina-clip-v1"
 

@@ -9,9 +9,10 @@ from typing import Any
 
 import numpy as np
 import pytest
-from conftest import FakeEncoder, unit
 
 from jina_clip.server.batcher import DynamicBatcher, QueueFull
+
+from .conftest import FakeEncoder, unit
 
 MODEL = "jina-clip-v1"
 

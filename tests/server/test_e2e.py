@@ -11,7 +11,6 @@ from typing import Any
 import httpx
 import numpy as np
 import pytest
-from conftest import PUBLIC, FakeEncoder, fake_resolver, png_bytes, unit
 from PIL import Image
 
 from jina_clip.errors import ImageFetchError
@@ -19,6 +18,8 @@ from jina_clip.server import ServerSettings, ServerThread, create_app
 from jina_clip.server.decode import ImageLoader
 from jina_clip.server.guard import make_url_guard
 from jina_clip.server.inputs import ImageSource
+
+from .conftest import PUBLIC, FakeEncoder, fake_resolver, png_bytes, unit
 
 PNG = png_bytes(size=(300, 200), color=(10, 200, 30))
 

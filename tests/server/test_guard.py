@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from conftest import PUBLIC, fake_resolver
 
 from jina_clip.errors import UnsafeURLError
 from jina_clip.server.guard import check_url, parse_ip_host
+
+from .conftest import PUBLIC, fake_resolver
 
 RESOLVER = fake_resolver({
     "images.example": [PUBLIC],
