@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 
-from jina_clip import APIError, JinaCLIP
+from jina_clip import BadRequestError, JinaCLIP
 from llama_index.core.ingestion import IngestionPipeline
 from llama_index.core.schema import ImageNode, MetadataMode, TextNode
 from llama_index.embeddings.jina_clip import JinaCLIPEmbedding
@@ -97,5 +97,6 @@ def test_bytesio_like_llamaindex_hands_over(embed_model, corpus, core_encoder):
 def test_url_over_api(embed_model, corpus, picture_server):
     if embed_model.resolved_backend() != "api":
         pytest.skip("API backend only")
-    with pytest.raises(APIError):
+    with pytest.raises(BadRequestError) as caught:
         embed_model.get_image_embedding(f"{picture_server}/picture-1.png")
+    assert caught.value.code == "unsafe_url"
