@@ -4,7 +4,7 @@ core encoder to compare against, drawn pictures, and the API server (when it exi
 from __future__ import annotations
 
 import pathlib
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
@@ -92,3 +92,12 @@ def embeddings(
     params = tiny_params if request.param == "local" else request.getfixturevalue("api_params")
     with JinaCLIPEmbeddings(**params) as instance:
         yield instance
+
+
+@pytest.fixture
+async def aclose_api_client(embeddings: JinaCLIPEmbeddings) -> AsyncIterator[None]:
+    """For async tests on the shared `embeddings`: close an API encoder's async HTTP client on
+    the test's own event loop, before pytest-asyncio closes that loop."""
+    yield
+    if embeddings.resolved_backend() == "api":
+        await embeddings.aclose()

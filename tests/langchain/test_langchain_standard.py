@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -50,6 +51,14 @@ class TestJinaCLIPEmbeddingsLocal(EmbeddingsIntegrationTests):
     def _params(self, tiny_params: dict[str, Any]) -> None:
         self._embedding_model_params = tiny_params
 
+    @pytest.fixture
+    async def model(self) -> AsyncIterator[JinaCLIPEmbeddings]:
+        """The standard fixture, closed after the test on the test's own event loop (so an
+        async HTTP client does not outlive its loop)."""
+        embeddings = self.embeddings_class(**self.embedding_model_params)
+        yield embeddings
+        await embeddings.aclose()
+
     @property
     def embeddings_class(self) -> type[JinaCLIPEmbeddings]:
         return JinaCLIPEmbeddings
@@ -66,6 +75,14 @@ class TestJinaCLIPEmbeddingsAPI(EmbeddingsIntegrationTests):
     @pytest.fixture(autouse=True)
     def _params(self, api_params: dict[str, Any]) -> None:
         self._embedding_model_params = api_params
+
+    @pytest.fixture
+    async def model(self) -> AsyncIterator[JinaCLIPEmbeddings]:
+        """The standard fixture, closed after the test on the test's own event loop (so an
+        async HTTP client does not outlive its loop)."""
+        embeddings = self.embeddings_class(**self.embedding_model_params)
+        yield embeddings
+        await embeddings.aclose()
 
     @property
     def embeddings_class(self) -> type[JinaCLIPEmbeddings]:

@@ -98,6 +98,7 @@ def test_embed_image_uris_matches_core_and_texts_share_the_space(
     assert len(images[0]) == len(docs[0]) == len(query) == core_encoder.dimension
 
 
+@pytest.mark.usefixtures("aclose_api_client")
 async def test_async_twins_equal_sync(
     embeddings: JinaCLIPEmbeddings, pictures: list[pathlib.Path]
 ) -> None:
@@ -109,6 +110,7 @@ async def test_async_twins_equal_sync(
     assert np.allclose(await embeddings.aembed_images(mixed), embeddings.embed_images(mixed))
 
 
+@pytest.mark.usefixtures("aclose_api_client")
 async def test_plain_python_floats(
     embeddings: JinaCLIPEmbeddings, pictures: list[pathlib.Path]
 ) -> None:
@@ -133,6 +135,7 @@ def test_empty_lists(embeddings: JinaCLIPEmbeddings) -> None:
     assert embeddings.embed_images([]) == []
 
 
+@pytest.mark.usefixtures("aclose_api_client")
 async def test_text_errors_are_the_cores_naming_the_index(
     embeddings: JinaCLIPEmbeddings,
 ) -> None:
@@ -146,6 +149,7 @@ async def test_text_errors_are_the_cores_naming_the_index(
         embeddings.embed_documents("not a list")  # type: ignore[arg-type]
 
 
+@pytest.mark.usefixtures("aclose_api_client")
 async def test_image_errors_are_the_cores_naming_the_index(
     embeddings: JinaCLIPEmbeddings, pictures: list[pathlib.Path], tmp_path: pathlib.Path
 ) -> None:
