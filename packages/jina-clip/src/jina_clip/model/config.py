@@ -13,11 +13,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import pathlib
 from collections.abc import Mapping
 from typing import Any
 
 from ..errors import ModelLoadError
+
+log = logging.getLogger("jina_clip.model")
 
 __all__ = ["JinaCLIPConfig", "TextConfig", "VisionConfig"]
 
@@ -64,6 +67,16 @@ def _is_default(table: Mapping[str, tuple[Any, ...]], key: str, value: Any) -> b
     return key in table and value in table[key]
 
 
+def _note_unknown(where: str, keys: list[str]) -> None:
+    """Keys we do not know are logged, not refused: saved Hugging Face configs carry many
+    generic fields (generation defaults, label maps, ...) that do not shape the model. Every
+    option that does change the weights' layout is caught by the strict key/shape check of
+    the checkpoint anyway; options that change the math without changing keys are validated
+    explicitly above."""
+    if keys:
+        log.warning("config.json %s: ignoring unknown keys %s", where, ", ".join(sorted(keys)))
+
+
 def _refuse(what: str) -> ModelLoadError:
     return ModelLoadError(
         f"unsupported checkpoint: {what}. This native implementation covers jina-clip-v1 "
@@ -102,11 +115,15 @@ class TextConfig:
         kwargs = dict(cfg.get("hf_model_config_kwargs") or {})
         fields = {f.name for f in dataclasses.fields(cls)} - {"pooler_type"}
         values: dict[str, Any] = {}
+        unknown = []
         for key, value in kwargs.items():
             if key in fields:
                 values[key] = value
-            elif not (key in _TEXT_IGNORED or _is_default(_TEXT_DEFAULT_ONLY, key, value)):
+            elif key in _TEXT_DEFAULT_ONLY and not _is_default(_TEXT_DEFAULT_ONLY, key, value):
                 raise _refuse(f"text tower option {key}={value!r}")
+            elif key not in _TEXT_IGNORED and key not in _TEXT_DEFAULT_ONLY:
+                unknown.append(key)
+        _note_unknown("text_config.hf_model_config_kwargs", unknown)
         config = cls(**values)
         if config.hidden_act not in ("gelu", "gelu_new", "gelu_pytorch_tanh"):
             raise _refuse(f"text hidden_act {config.hidden_act!r}")
@@ -121,17 +138,22 @@ class TextConfig:
 
 @dataclasses.dataclass(frozen=True)
 class VisionConfig:
-    """EVA02 ViT (pre-LN, 2-D RoPE, sub-LN, SwiGLU)."""
+    """EVA02 ViT (pre-LN, 2-D RoPE, sub-LN, SwiGLU).
+
+    Defaults are those of the official ``JinaCLIPVisionConfig``, so a key missing from
+    config.json means what it means there (jina-clip-v1's config spells out the non-default
+    values: mlp_ratio 2.6667, SwiGLU, sub-LN, RoPE).
+    """
 
     width: int = 768
     layers: int = 12
     head_width: int = 64
     image_size: int = 224
     patch_size: int = 16
-    mlp_ratio: float = 2.6667
-    naive_swiglu: bool = True
-    subln: bool = True
-    rope_embeddings: bool = True
+    mlp_ratio: float = 4.0
+    naive_swiglu: bool = False
+    subln: bool = False
+    rope_embeddings: bool = False
     pt_hw_seq_len: int = 16
     intp_freq: bool = False
     qkv_bias: bool = True
@@ -165,11 +187,15 @@ class VisionConfig:
     def from_dict(cls, cfg: Mapping[str, Any]) -> VisionConfig:
         fields = {f.name for f in dataclasses.fields(cls)} - {"layer_norm_eps", "rope_theta"}
         values: dict[str, Any] = {}
+        unknown = []
         for key, value in cfg.items():
             if key in fields:
                 values[key] = value
-            elif not (key in _VISION_IGNORED or _is_default(_VISION_DEFAULT_ONLY, key, value)):
+            elif key in _VISION_DEFAULT_ONLY and not _is_default(_VISION_DEFAULT_ONLY, key, value):
                 raise _refuse(f"vision option {key}={value!r}")
+            elif key not in _VISION_IGNORED and key not in _VISION_DEFAULT_ONLY:
+                unknown.append(key)
+        _note_unknown("vision_config", unknown)
         config = cls(**values)
         checks = [
             (not config.rope_embeddings, "vision without rope_embeddings"),
@@ -205,9 +231,7 @@ class JinaCLIPConfig:
             raise _refuse(f"model_type {cfg.get('model_type')!r}")
         if cfg.get("add_projections", False):
             raise _refuse("add_projections true")
-        for key in cfg:
-            if key not in _TOP_IGNORED:
-                raise _refuse(f"top-level option {key}={cfg[key]!r}")
+        _note_unknown("", [key for key in cfg if key not in _TOP_IGNORED])
         if "text_config" not in cfg or "vision_config" not in cfg:
             raise ModelLoadError("config.json lacks text_config or vision_config")
         text = TextConfig.from_clip_text_config(cfg["text_config"])
