@@ -179,5 +179,5 @@ def test_matryoshka_dimensions(tiny_params: dict[str, Any], core_encoder: JinaCL
 def test_model_dump_with_a_live_encoder(embeddings: JinaCLIPEmbeddings) -> None:
     embeddings.embed_query("build it")
     dumped = embeddings.model_dump_json()
-    assert "_slot" not in dumped and "encoder" not in dumped
+    assert "_lazy" not in dumped and "encoder" not in dumped
     assert JinaCLIPEmbeddings.model_validate_json(dumped).model == embeddings.model

@@ -106,7 +106,7 @@ def test_backend_rule_and_model_name(monkeypatch):
 
 def test_constructing_loads_nothing(tmp_path):
     embed = JinaCLIPEmbedding(model=str(tmp_path / "does-not-exist"), local_files_only=True)
-    assert "not built" in repr(embed._slot)
+    assert "not built" in repr(embed._lazy)
     JinaCLIPEmbedding(backend="api", api_key=SECRET)  # no HTTP client, no request
 
 
@@ -190,7 +190,7 @@ def test_local_round_trip_stays_local_with_an_environment_key(monkeypatch, tiny_
     assert JinaCLIPEmbedding.from_json(embed.to_json()).resolved_backend() == "local"
     clone = pickle.loads(pickle.dumps(embed))
     assert clone.resolved_backend() == "local"  # every field explicit now, backend pinned
-    assert "not built" in repr(clone._slot)
+    assert "not built" in repr(clone._lazy)
 
 
 # --- errors -----------------------------------------------------------------------------------

@@ -7,17 +7,15 @@ errors all live in :mod:`jina_clip`; this module maps LangChain's method names o
 
 from __future__ import annotations
 
-import asyncio
-import threading
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 from langchain_core.embeddings import Embeddings
-from pydantic import PrivateAttr, model_validator
-from typing_extensions import Self
+from pydantic import model_validator
 
-from jina_clip import ImageInput, JinaCLIP, JinaCLIPSettings
+from jina_clip import ImageInput
+from jina_clip.lazy import LazyEncoderSettings
 
 __all__ = ["QUERY_TASK", "JinaCLIPEmbeddings"]
 
@@ -25,34 +23,7 @@ __all__ = ["QUERY_TASK", "JinaCLIPEmbeddings"]
 QUERY_TASK = "retrieval.query"
 
 
-class _EncoderSlot:
-    """The lazily built encoder of one `JinaCLIPEmbeddings`, and the lock guarding its
-    creation. A copied or unpickled object gets a fresh, empty slot: it builds its own
-    encoder from its own (possibly updated) settings."""
-
-    __slots__ = ("encoder", "lock")
-
-    def __init__(self) -> None:
-        self.encoder: JinaCLIP | None = None
-        self.lock = threading.Lock()
-
-    def take(self) -> JinaCLIP | None:
-        """Detach and return the encoder (None if none was built)."""
-        with self.lock:
-            encoder, self.encoder = self.encoder, None
-        return encoder
-
-    def __deepcopy__(self, memo: dict[int, Any]) -> _EncoderSlot:
-        return _EncoderSlot()
-
-    def __reduce__(self) -> tuple[type[_EncoderSlot], tuple[()]]:
-        return _EncoderSlot, ()
-
-    def __repr__(self) -> str:
-        return f"<encoder {'built' if self.encoder is not None else 'not built'}>"
-
-
-class JinaCLIPEmbeddings(JinaCLIPSettings, Embeddings):
+class JinaCLIPEmbeddings(LazyEncoderSettings, Embeddings):
     """jina-clip embeddings: texts and images in one vector space, for LangChain.
 
     Every field is a field of :class:`jina_clip.JinaCLIPSettings`, shared with the other
@@ -102,8 +73,6 @@ class JinaCLIPEmbeddings(JinaCLIPSettings, Embeddings):
             await embeddings.aembed_images([open("cat.png", "rb").read()])
     """
 
-    _slot: _EncoderSlot = PrivateAttr(default_factory=_EncoderSlot)
-
     @model_validator(mode="before")
     @classmethod
     def _accept_jina_api_key(cls, data: Any) -> Any:
@@ -116,64 +85,6 @@ class JinaCLIPEmbeddings(JinaCLIPSettings, Embeddings):
             if key is not None or "api_key" not in data:
                 data["api_key"] = key
         return data
-
-    # --- the encoder --------------------------------------------------------------------------
-
-    @property
-    def encoder(self) -> JinaCLIP:
-        """The core encoder these settings describe; built on first access, then reused."""
-        slot = self._slot
-        encoder = slot.encoder
-        if encoder is None:
-            with slot.lock:
-                if slot.encoder is None:
-                    slot.encoder = self.build()
-                encoder = slot.encoder
-        return encoder
-
-    async def _aencoder(self) -> JinaCLIP:
-        encoder = self._slot.encoder
-        if encoder is not None:
-            return encoder
-        # Building may load a model from disk or the hub: keep that off the event loop.
-        return await asyncio.to_thread(lambda: self.encoder)
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        super().__setattr__(name, value)
-        if name in type(self).model_fields:
-            # Drop (not close: another thread may be using it) the encoder built from the old
-            # settings; the next call builds one from the new settings.
-            self._slot.take()
-
-    def __copy__(self) -> Self:
-        clone = super().__copy__()
-        clone._slot = _EncoderSlot()
-        return clone
-
-    def close(self) -> None:
-        """Release the encoder (model memory, HTTP connections). Idempotent; the next call
-        builds a new one."""
-        encoder = self._slot.take()
-        if encoder is not None:
-            encoder.close()
-
-    async def aclose(self) -> None:
-        """Async twin of :meth:`close`."""
-        encoder = self._slot.take()
-        if encoder is not None:
-            await encoder.aclose()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
 
     # --- texts --------------------------------------------------------------------------------
 

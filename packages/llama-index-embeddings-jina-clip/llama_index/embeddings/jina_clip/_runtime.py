@@ -1,80 +1,21 @@
 """Per-instance runtime state of `JinaCLIPEmbedding`, kept out of its configuration.
 
-* :class:`EncoderSlot` holds the lazily built encoder, the lock guarding its creation and the
-  per-event-loop semaphores capping concurrent async batches. A copied or unpickled embedding
-  gets a fresh, empty slot: it builds its own encoder from its own settings.
+(The lazily built encoder itself lives in the core: :class:`jina_clip.lazy.LazyEncoder`.)
+
 * :func:`batch_scope` / :func:`reindexed` make an input error raised for one LlamaIndex batch
   name the input's position in the whole list the caller passed, not in the batch.
 """
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import contextvars
-import threading
-import weakref
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
-from jina_clip import InputError, JinaCLIP
+from jina_clip import InputError
 
-__all__ = ["EncoderSlot", "batch_scope", "reindexed"]
-
-
-class EncoderSlot:
-    """The encoder of one embedding object, built once on first use (thread-safe)."""
-
-    __slots__ = ("_encoder", "_lock", "_semaphores")
-
-    def __init__(self) -> None:
-        self._encoder: JinaCLIP | None = None
-        self._lock = threading.Lock()
-        self._semaphores: weakref.WeakKeyDictionary[
-            asyncio.AbstractEventLoop, asyncio.Semaphore
-        ] = weakref.WeakKeyDictionary()
-
-    @property
-    def built(self) -> bool:
-        return self._encoder is not None
-
-    def get(self, build: Callable[[], JinaCLIP]) -> JinaCLIP:
-        """The encoder, built by ``build()`` the first time (once, even under threads)."""
-        encoder = self._encoder
-        if encoder is None:
-            with self._lock:
-                encoder = self._encoder
-                if encoder is None:
-                    encoder = self._encoder = build()
-        return encoder
-
-    def take(self) -> JinaCLIP | None:
-        """Detach and return the encoder (None if none was built)."""
-        with self._lock:
-            encoder, self._encoder = self._encoder, None
-        return encoder
-
-    def semaphore(self, limit: int) -> asyncio.Semaphore:
-        """This event loop's semaphore (asyncio primitives belong to one loop)."""
-        loop = asyncio.get_running_loop()
-        semaphore = self._semaphores.get(loop)
-        if semaphore is None:
-            semaphore = self._semaphores[loop] = asyncio.Semaphore(limit)
-        return semaphore
-
-    # Copies and pickles start empty: an encoder (model weights, HTTP clients, threads) is
-    # never shared between objects or sent to another process.
-    def __copy__(self) -> EncoderSlot:
-        return EncoderSlot()
-
-    def __deepcopy__(self, memo: dict[int, Any]) -> EncoderSlot:
-        return EncoderSlot()
-
-    def __reduce__(self) -> tuple[type[EncoderSlot], tuple[()]]:
-        return EncoderSlot, ()
-
-    def __repr__(self) -> str:
-        return f"<encoder {'built' if self.built else 'not built'}>"
+__all__ = ["batch_scope", "reindexed"]
 
 
 #: The list passed to the public batch method now running (per thread / task).

@@ -7,20 +7,19 @@ errors all live in :mod:`jina_clip`; this module maps LlamaIndex's method names 
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 from typing_extensions import Self
 
-from jina_clip import ImageInput, InputError, JinaCLIP, JinaCLIPSettings
+from jina_clip import ImageInput, InputError
+from jina_clip.lazy import LazyEncoderSettings
 from jina_clip.settings import DEFAULT_API_MODEL, DEFAULT_LOCAL_MODEL
 from llama_index.core.base.embeddings.base import Embedding
 from llama_index.core.bridge.pydantic import (
     ConfigDict,
     Field,
-    PrivateAttr,
     SerializationInfo,
     SerializerFunctionWrapHandler,
     model_serializer,
@@ -29,7 +28,7 @@ from llama_index.core.bridge.pydantic import (
 from llama_index.core.embeddings import MultiModalEmbedding
 from llama_index.core.schema import BaseNode, ImageNode, ImageType, MetadataMode
 
-from ._runtime import EncoderSlot, batch_scope, reindexed
+from ._runtime import batch_scope, reindexed
 
 __all__ = ["DEFAULT_EMBED_BATCH_SIZE", "QUERY_TASK", "JinaCLIPEmbedding"]
 
@@ -39,7 +38,7 @@ QUERY_TASK = "retrieval.query"
 DEFAULT_EMBED_BATCH_SIZE = 32
 
 
-class JinaCLIPEmbedding(MultiModalEmbedding, JinaCLIPSettings):
+class JinaCLIPEmbedding(MultiModalEmbedding, LazyEncoderSettings):
     """jina-clip embeddings for LlamaIndex: texts and images in one vector space.
 
     Every jina-clip field (``model``, ``backend``, ``device``, ..., ``api_key``) is a field of
@@ -80,8 +79,6 @@ class JinaCLIPEmbedding(MultiModalEmbedding, JinaCLIPSettings):
         "`max_concurrency` at a time.",
     )
 
-    _slot: EncoderSlot = PrivateAttr(default_factory=EncoderSlot)
-
     @classmethod
     def class_name(cls) -> str:
         return "JinaCLIPEmbedding"
@@ -95,11 +92,6 @@ class JinaCLIPEmbedding(MultiModalEmbedding, JinaCLIPSettings):
             # Straight into __dict__: an assignment would re-run this validator.
             self.__dict__["model_name"] = self.model or default
         return self
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        super().__setattr__(name, value)
-        if name in JinaCLIPSettings.model_fields:
-            self._slot.take()  # configuration changed: the next call builds a new encoder
 
     # --- serialization --------------------------------------------------------------------
 
@@ -127,32 +119,9 @@ class JinaCLIPEmbedding(MultiModalEmbedding, JinaCLIPSettings):
     # --- the encoder ----------------------------------------------------------------------
 
     @property
-    def encoder(self) -> JinaCLIP:
-        """The jina-clip encoder behind this object (built on first access)."""
-        return self._slot.get(self.build)
-
-    async def _aencoder(self) -> JinaCLIP:
-        if self._slot.built:
-            return self.encoder
-        # Loading weights takes seconds: keep it off the event loop (once per object).
-        return await asyncio.to_thread(self._slot.get, self.build)
-
-    @property
     def dimension(self) -> int:
         """Length of every vector (builds the encoder)."""
         return self.encoder.dimension
-
-    def close(self) -> None:
-        """Release the encoder (model, HTTP clients, threads); the next call builds a new one."""
-        encoder = self._slot.take()
-        if encoder is not None:
-            encoder.close()
-
-    async def aclose(self) -> None:
-        """Async twin of :meth:`close`."""
-        encoder = self._slot.take()
-        if encoder is not None:
-            await encoder.aclose()
 
     # --- texts ----------------------------------------------------------------------------
 
@@ -248,7 +217,7 @@ class JinaCLIPEmbedding(MultiModalEmbedding, JinaCLIPSettings):
 
     async def _atexts(self, texts: list[str], task: str | None = None) -> list[Embedding]:
         encoder = await self._aencoder()
-        async with self._slot.semaphore(self.max_concurrency):
+        async with self._lazy.semaphore(self.max_concurrency):
             try:
                 return _lists(await encoder.aencode_text(texts, task=task))
             except InputError as error:
@@ -262,7 +231,7 @@ class JinaCLIPEmbedding(MultiModalEmbedding, JinaCLIPSettings):
 
     async def _aimages(self, images: list[ImageType]) -> list[Embedding]:
         encoder = await self._aencoder()
-        async with self._slot.semaphore(self.max_concurrency):
+        async with self._lazy.semaphore(self.max_concurrency):
             try:
                 return _lists(await encoder.aencode_image(images))
             except InputError as error:
