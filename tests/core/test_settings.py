@@ -51,3 +51,11 @@ def test_encoder_kwargs_split_by_backend() -> None:
     assert local["device"] == "cpu" and "api_key" not in local
     api = JinaCLIPSettings(backend="api", api_key="jina_x", timeout=5).encoder_kwargs()
     assert api["timeout"] == 5 and "device" not in api
+
+
+def test_max_length_is_refused_for_the_api_backend() -> None:
+    with pytest.raises(ValidationError, match="max_length applies to the local model only"):
+        JinaCLIPSettings(backend="api", max_length=512)
+    with pytest.raises(ValidationError):
+        JinaCLIPSettings(base_url="http://127.0.0.1:9/v1", max_length=512)
+    assert JinaCLIPSettings(max_length=512).max_length == 512

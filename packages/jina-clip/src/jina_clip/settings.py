@@ -15,7 +15,8 @@ from __future__ import annotations
 import os
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from typing_extensions import Self
 
 from .base import JinaCLIP
 
@@ -110,6 +111,16 @@ class JinaCLIPSettings(BaseModel):
 
     local_files_only: bool = False
     """Local: never touch the network; use the cache or a local directory."""
+
+    @model_validator(mode="after")
+    def _local_only_options(self) -> Self:
+        """Refuse at construction what the API cannot honour, instead of at the first call."""
+        if self.max_length is not None and self.resolved_backend() == "api":
+            raise ValueError(
+                "max_length applies to the local model only: the API takes texts up to its own "
+                "limit (8192 tokens for jina-clip); use truncate=True to cut longer texts"
+            )
+        return self
 
     def resolved_backend(self) -> Literal["local", "api"]:
         """Apply the backend rule (see module docstring)."""
