@@ -10,6 +10,8 @@ Importing this package does not import torch; only the local encoder does.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from .base import ImageInput, JinaCLIP
 from .errors import (
     APIConnectionError,
@@ -37,7 +39,26 @@ from .errors import (
 )
 from .settings import JinaCLIPSettings
 
+if TYPE_CHECKING:
+    from .local import LocalJinaCLIP
+    from .remote import RemoteJinaCLIP, TokenUsage
+
 __version__ = "0.1.0"
+
+#: Imported on first access, so that ``import jina_clip`` stays light (no torch, no httpx).
+_LAZY = {
+    "LocalJinaCLIP": ".local",
+    "RemoteJinaCLIP": ".remote",
+    "TokenUsage": ".remote",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name], __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = [
     "APIConnectionError",
@@ -58,12 +79,15 @@ __all__ = [
     "JinaCLIP",
     "JinaCLIPError",
     "JinaCLIPSettings",
+    "LocalJinaCLIP",
     "ModelLoadError",
     "RateLimitError",
+    "RemoteJinaCLIP",
     "ResponseValidationError",
     "ServerError",
     "TextInputError",
     "TextTooLongError",
+    "TokenUsage",
     "UnsafeURLError",
     "__version__",
 ]
