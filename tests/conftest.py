@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import pathlib
 from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 
 import pytest
+
+if TYPE_CHECKING:
+    from jina_clip import JinaCLIP
 
 #: Name under which the ``api_server_url`` server serves the tiny checkpoint.
 TINY_API_MODEL = "jina-clip-tiny"
@@ -39,3 +43,25 @@ def api_server_url(tiny_checkpoint: pathlib.Path) -> Iterator[str]:
             yield f"{url}/v1"
     finally:
         encoder.close()
+
+
+@pytest.fixture(scope="session")
+def tiny_params(tiny_checkpoint: pathlib.Path) -> dict[str, Any]:
+    """Plugin parameters for the local backend on the tiny checkpoint."""
+    return {"model": str(tiny_checkpoint), "device": "cpu", "backend": "local"}
+
+
+@pytest.fixture(scope="session")
+def api_params(api_server_url: str) -> dict[str, Any]:
+    """Plugin parameters for the API backend against our own server (``api_server_url``)."""
+    return {"base_url": api_server_url, "model": TINY_API_MODEL, "max_retries": 0}
+
+
+@pytest.fixture(scope="session")
+def core_encoder(tiny_checkpoint: pathlib.Path) -> Iterator[JinaCLIP]:
+    """The core encoder built directly (not through a plugin): the reference answers."""
+    from jina_clip import JinaCLIP
+
+    encoder = JinaCLIP.local(str(tiny_checkpoint), device="cpu")
+    yield encoder
+    encoder.close()

@@ -6,9 +6,8 @@ from __future__ import annotations
 import base64
 import io
 import pathlib
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 
 import numpy as np
 import pytest
@@ -29,6 +28,7 @@ from jina_clip.images import (
     load_image,
     sniff_image_format,
 )
+from tests.loopback import serve_http
 
 
 def _png_bytes() -> bytes:
@@ -61,14 +61,8 @@ def image_server() -> Iterator[str]:
         def log_message(self, *args: object) -> None:
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serve_http(Handler) as url:
+        yield url
 
 
 @pytest.fixture

@@ -7,11 +7,9 @@ import pathlib
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
-import httpx
 import pytest
 from PIL import Image, ImageDraw
 
-from jina_clip import JinaCLIP
 from langchain_jina_clip import JinaCLIPEmbeddings
 
 #: (file name, background, fill, shape) of the drawn test pictures.
@@ -52,36 +50,6 @@ def pictures(tmp_path_factory: pytest.TempPathFactory) -> list[pathlib.Path]:
         _draw(background, fill, shape).save(path)
         paths.append(path)
     return paths
-
-
-@pytest.fixture(scope="session")
-def tiny_params(tiny_checkpoint: pathlib.Path) -> dict[str, Any]:
-    """`JinaCLIPEmbeddings` parameters for the local backend on the tiny checkpoint."""
-    return {"model": str(tiny_checkpoint), "device": "cpu", "backend": "local"}
-
-
-@pytest.fixture(scope="session")
-def core_encoder(tiny_checkpoint: pathlib.Path) -> Iterator[JinaCLIP]:
-    """The core encoder built directly (not through the plugin): the reference answers."""
-    encoder = JinaCLIP.local(str(tiny_checkpoint), device="cpu")
-    yield encoder
-    encoder.close()
-
-
-@pytest.fixture(scope="session")
-def api_params(request: pytest.FixtureRequest) -> dict[str, Any]:
-    """`JinaCLIPEmbeddings` parameters for the API backend against our own server
-    (``jina-clip serve`` on the tiny checkpoint, fixture ``api_server_url`` in
-    tests/conftest.py). Skips, clearly marked pending, while that fixture does not exist.
-
-    The model name is the one the server reports at ``/models`` (``jina-clip-v1`` unless it
-    serves the tiny checkpoint under another name)."""
-    try:
-        url = request.getfixturevalue("api_server_url")
-    except pytest.FixtureLookupError:
-        pytest.skip("PENDING: the api_server_url fixture (tests/conftest.py) does not exist yet")
-    served = httpx.get(f"{url.rstrip('/')}/models", timeout=10).json()["data"][0]["id"]
-    return {"base_url": url, "model": served}
 
 
 @pytest.fixture(scope="module", params=["local", "api"])

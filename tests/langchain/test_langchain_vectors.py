@@ -4,11 +4,8 @@ async equals sync; Python floats; the core's typed errors come through unchanged
 from __future__ import annotations
 
 import base64
-import functools
-import http.server
 import io
 import pathlib
-import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -18,6 +15,7 @@ from PIL import Image
 
 from jina_clip import ImageDecodeError, ImageNotFoundError, JinaCLIP, TextInputError
 from langchain_jina_clip import JinaCLIPEmbeddings
+from tests.loopback import serve_http
 
 TEXTS = ["a red circle", "a blue square on white", "hello world", ""]
 
@@ -25,16 +23,8 @@ TEXTS = ["a red circle", "a blue square on white", "hello world", ""]
 @pytest.fixture(scope="module")
 def http_folder(pictures: list[pathlib.Path]) -> Iterator[str]:
     """The pictures folder served over http://127.0.0.1:PORT/."""
-    handler = functools.partial(
-        http.server.SimpleHTTPRequestHandler, directory=str(pictures[0].parent)
-    )
-    handler.log_message = lambda *a, **k: None  # type: ignore[attr-defined]
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with serve_http(directory=pictures[0].parent) as url:
+        yield url
 
 
 def _kinds(http_root: str) -> dict[str, Callable[[pathlib.Path], Any]]:

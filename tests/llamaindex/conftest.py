@@ -8,12 +8,10 @@ import pathlib
 from collections.abc import Iterator
 from typing import Any
 
-import httpx
 import numpy as np
 import pytest
 from PIL import Image
 
-from jina_clip import JinaCLIP
 from llama_index.core import Settings
 from llama_index.core.readers.base import BaseReader
 from llama_index.core.schema import Document, ImageDocument
@@ -66,32 +64,6 @@ def _no_default_models(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
                    "llama_index.core.indices.base"):
         monkeypatch.setattr(f"{module}.resolve_llm", llm_guard)
     yield
-
-
-@pytest.fixture(scope="session")
-def tiny_params(tiny_checkpoint: pathlib.Path) -> dict[str, Any]:
-    return {"model": str(tiny_checkpoint), "device": "cpu", "backend": "local"}
-
-
-@pytest.fixture(scope="session")
-def core_encoder(tiny_checkpoint: pathlib.Path) -> Iterator[JinaCLIP]:
-    """The core encoder built directly (not through the plugin): the reference answers."""
-    encoder = JinaCLIP.local(str(tiny_checkpoint), device="cpu")
-    yield encoder
-    encoder.close()
-
-
-@pytest.fixture(scope="session")
-def api_params(request: pytest.FixtureRequest) -> dict[str, Any]:
-    """Parameters for the API backend against our own server (fixture ``api_server_url`` in
-    tests/conftest.py: ``jina-clip serve`` on the tiny checkpoint). Skips, marked PENDING,
-    while that fixture does not exist."""
-    try:
-        url = request.getfixturevalue("api_server_url")
-    except pytest.FixtureLookupError:
-        pytest.skip("PENDING: the api_server_url fixture (tests/conftest.py) does not exist yet")
-    served = httpx.get(f"{url.rstrip('/')}/models", timeout=10).json()["data"][0]["id"]
-    return {"base_url": url, "model": served, "max_retries": 0}
 
 
 @pytest.fixture(scope="module", params=["local", "api"])

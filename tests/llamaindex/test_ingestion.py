@@ -5,10 +5,7 @@ vector equals the core encoder's vector for the same input."""
 from __future__ import annotations
 
 import base64
-import functools
-import http.server
 import pathlib
-import threading
 from collections.abc import Iterator
 
 import numpy as np
@@ -18,21 +15,14 @@ from jina_clip import BadRequestError, JinaCLIP
 from llama_index.core.ingestion import IngestionPipeline
 from llama_index.core.schema import ImageNode, MetadataMode, TextNode
 from llama_index.embeddings.jina_clip import JinaCLIPEmbedding
+from tests.loopback import serve_http
 
 
 @pytest.fixture(scope="module")
 def picture_server(corpus: pathlib.Path) -> Iterator[str]:
     """http://127.0.0.1:PORT serving the corpus folder."""
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(corpus))
-    handler.log_message = lambda *args: None  # type: ignore[attr-defined]
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serve_http(directory=corpus) as url:
+        yield url
 
 
 def _nodes(corpus: pathlib.Path, url: str | None) -> list:
