@@ -93,6 +93,10 @@ def server() -> Iterator[Server]:
                 self._redirect("/loop")
             elif path == "/to-ftp":
                 self._redirect("ftp://127.0.0.1/x.png")
+            elif path == "/to-file":
+                self._redirect("file:///etc/passwd")
+            elif path == "/to-data":
+                self._redirect("data:image/png;base64,iVBORw0KGgo=")
             elif path == "/no-location":
                 self.send_response(302)
                 self.send_header("Content-Length", "0")
@@ -240,6 +244,54 @@ def test_guard_is_called_before_the_first_request():
     with fetcher, pytest.raises(ImageFetchError, match="loopback"):
         fetcher.fetch("http://127.0.0.1:1/x.png", index=0)
     assert requests == []
+
+
+@pytest.mark.parametrize("route", ["/to-file", "/to-data", "/to-ftp"])
+def test_redirect_to_another_scheme_is_refused_before_the_guard(server: Server, route: str):
+    seen: list[str] = []
+    fetcher = UrlFetcher(url_guard=seen.append)
+    # httpx itself rejects some targets (a data: URI) while reading the Location header
+    with fetcher, pytest.raises(ImageFetchError, match=r"scheme must be http or https|failed") \
+            as info:
+        fetcher.fetch(f"{server.base}{route}", index=7)
+    assert info.value.index == 7
+    assert seen == [f"{server.base}{route}"]  # the non-http target never reached the guard
+
+
+def _refusing_transport(handler_calls: list[str]) -> httpx.MockTransport:
+    """Stands in for a guarded transport refusing at connect time."""
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        handler_calls.append(str(request.url))
+        raise UnsafeURLError("it resolves to a non-public address (127.0.0.1)")
+
+    return httpx.MockTransport(handler)
+
+
+def test_transport_refusal_becomes_fetch_error():
+    calls: list[str] = []
+    fetcher = UrlFetcher(transport=_refusing_transport(calls), url_guard=lambda url: None)
+    with fetcher, pytest.raises(ImageFetchError, match="non-public") as info:
+        fetcher.fetch("http://rebind.test/x.png", index=3)
+    assert info.value.index == 3
+    assert isinstance(info.value.__cause__, UnsafeURLError)
+    assert calls == ["http://rebind.test/x.png"]
+
+
+async def test_async_transport_refusal_becomes_fetch_error():
+    calls: list[str] = []
+    async with AsyncUrlFetcher(transport=_refusing_transport(calls)) as fetcher:
+        with pytest.raises(ImageFetchError, match="non-public") as info:
+            await fetcher.fetch("http://rebind.test/x.png", index=4)
+    assert info.value.index == 4
+    assert isinstance(info.value.__cause__, UnsafeURLError)
+
+
+def test_trust_env_is_passed_to_the_client():
+    with UrlFetcher(trust_env=False) as fetcher:
+        assert fetcher._client.trust_env is False
+    with UrlFetcher() as fetcher:
+        assert fetcher._client.trust_env is True
 
 
 def test_redirect_limits(server: Server):

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import base64
+import errno
 import hashlib
 import io
+import ipaddress
+import socket
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -129,3 +132,48 @@ def make_client() -> Any:
 async def client(encoder: FakeEncoder, make_client: Any) -> AsyncIterator[httpx.AsyncClient]:
     async with make_client(encoder) as c:
         yield c
+
+
+@pytest.fixture
+def loopback_only(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Make any DNS lookup of a name, or any connect() to a non-loopback address, fail (and
+    record it), so a broken guard shows up as a failing test, never as traffic leaving the
+    machine. Returns the list of blocked attempts; tests assert it stays empty."""
+    blocked: list[str] = []
+    real_getaddrinfo = socket.getaddrinfo
+    real_connect, real_connect_ex = socket.socket.connect, socket.socket.connect_ex
+
+    def getaddrinfo(host: Any, *args: Any, **kw: Any) -> Any:
+        name = host.decode() if isinstance(host, bytes) else host
+        if name is not None and name != "localhost":
+            try:
+                ipaddress.ip_address(name)
+            except ValueError:
+                blocked.append(f"dns {name}")
+                raise socket.gaierror(socket.EAI_NONAME, f"test blocked DNS for {name}") from None
+        return real_getaddrinfo(host, *args, **kw)
+
+    def allowed(address: Any) -> bool:
+        if not isinstance(address, tuple):
+            return True  # unix sockets
+        try:
+            return ipaddress.ip_address(str(address[0]).split("%")[0]).is_loopback
+        except ValueError:
+            return False
+
+    def connect(self: socket.socket, address: Any) -> Any:
+        if not allowed(address):
+            blocked.append(f"connect {address}")
+            raise ConnectionRefusedError(f"test blocked a connection to {address}")
+        return real_connect(self, address)
+
+    def connect_ex(self: socket.socket, address: Any) -> Any:
+        if not allowed(address):
+            blocked.append(f"connect {address}")
+            return errno.ECONNREFUSED
+        return real_connect_ex(self, address)
+
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    monkeypatch.setattr(socket.socket, "connect", connect)
+    monkeypatch.setattr(socket.socket, "connect_ex", connect_ex)
+    return blocked

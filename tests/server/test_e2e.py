@@ -1,5 +1,6 @@
 """End to end over real sockets, loopback only: uvicorn on 127.0.0.1, the official ``openai``
-client, and image URLs served by a local http server."""
+client, and image URLs served by a local http server. Names are answered by fake resolvers, and
+``loopback_only`` makes any real DNS lookup or non-loopback connection fail."""
 
 from __future__ import annotations
 
@@ -13,19 +14,26 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from jina_clip.errors import ImageFetchError
+from jina_clip.errors import ImageFetchError, UnsafeURLError
 from jina_clip.server import ServerSettings, ServerThread, create_app
 from jina_clip.server.decode import ImageLoader
-from jina_clip.server.guard import make_url_guard
+from jina_clip.server.guard import AddressGuard
 from jina_clip.server.inputs import ImageSource
 
 from .conftest import PUBLIC, FakeEncoder, fake_resolver, png_bytes, unit
 
+pytestmark = pytest.mark.usefixtures("loopback_only")
+
 PNG = png_bytes(size=(300, 200), color=(10, 200, 30))
+
+
+#: (path, Host header) of every request the loopback image server received
+HITS: list[tuple[str, str]] = []
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
     def do_GET(self) -> None:
+        HITS.append((self.path, self.headers.get("Host", "")))
         if self.path == "/cat.png":
             self.send_response(200)
             self.send_header("Content-Type", "image/png")
@@ -35,6 +43,10 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         elif self.path == "/hop":
             self.send_response(302)
             self.send_header("Location", "/cat.png")
+            self.end_headers()
+        elif self.path == "/to-internal":
+            self.send_response(302)
+            self.send_header("Location", "http://internal.test/cat.png")
             self.end_headers()
         else:
             self.send_response(404)
@@ -85,24 +97,88 @@ def test_loopback_url_allowed_with_allow_private_urls(image_server: str) -> None
     assert missing.status_code == 422 and "input 1" in missing.json()["detail"]
 
 
+class LoopbackIsPublic(AddressGuard):
+    """Lets 127.0.0.1 (only) stand in for a public host, so the loopback server can play one."""
+
+    def check_ip(self, ip: Any) -> None:
+        if str(ip) != "127.0.0.1":
+            super().check_ip(ip)
+
+
 def test_guard_checks_every_redirect_hop(image_server: str) -> None:
     """A URL that passes the guard but redirects somewhere the guard refuses is refused."""
-    seen: list[str] = []
-    strict = make_url_guard(resolver=fake_resolver({}))
-
-    def guard(u: str) -> None:
-        seen.append(u)
-        if not u.endswith("/hop"):  # stands in for "public first hop, private target"
-            strict(u)
-
-    loader = ImageLoader(ServerSettings(), guard)
+    port = image_server.rsplit(":", 1)[1]
+    resolver = Recording({"cdn.test": ["127.0.0.1"], "internal.test": ["10.0.0.5"]})
+    loader = ImageLoader(ServerSettings(), LoopbackIsPublic(resolver=resolver))
     try:
+        assert loader.load(ImageSource(0, url=f"http://cdn.test:{port}/hop")).size == (300, 200)
         with pytest.raises(ImageFetchError) as info:
-            loader.load(ImageSource(3, url=f"{image_server}/hop"))
+            loader.load(ImageSource(3, url=f"http://cdn.test:{port}/to-internal"))
     finally:
         loader.close()
-    assert info.value.index == 3
-    assert seen == [f"{image_server}/hop", f"{image_server}/cat.png"]
+    assert info.value.index == 3 and "10.0.0.5" in str(info.value)
+    assert isinstance(info.value.__cause__, UnsafeURLError)
+    assert resolver.calls[-2:] == ["cdn.test", "internal.test"]  # never got to connect
+
+
+class Recording:
+    """Fake resolver recording its calls; ``flips`` answer differently after the first call."""
+
+    def __init__(self, table: dict[str, list[str]],
+                 flips: dict[str, list[str]] | None = None) -> None:
+        self.table, self.flips = table, flips or {}
+        self.calls: list[str] = []
+
+    def __call__(self, host: str, port: int) -> list[str]:
+        seen = host in self.calls
+        self.calls.append(host)
+        if seen and host in self.flips:
+            return self.flips[host]
+        if host not in self.table:
+            raise OSError(f"unknown host {host}")
+        return self.table[host]
+
+
+@pytest.mark.parametrize("item", ["image", "url", "bytes"])
+def test_dns_rebinding_through_the_api(image_server: str, item: str) -> None:
+    """The pre-check sees a public address, the connection would get loopback: refused, and
+    the loopback image server never sees a connection. Legacy ``url``/``bytes`` items too."""
+    port = image_server.rsplit(":", 1)[1]
+    resolver = Recording({"rebind.test": [PUBLIC]}, flips={"rebind.test": ["127.0.0.1"]})
+    before = len(HITS)
+    with ServerThread(create_app(FakeEncoder(), ServerSettings(), resolver=resolver)) as url:
+        r = post(url, ["text", {item: f"http://rebind.test:{port}/cat.png"}])
+    assert r.status_code == 422, r.text
+    assert r.json()["code"] == "unsafe_url"
+    assert "input 1" in r.json()["detail"] and "127.0.0.1" in r.json()["detail"]
+    assert resolver.calls == ["rebind.test", "rebind.test"]
+    assert len(HITS) == before
+
+
+@pytest.mark.parametrize("image", [
+    "http://localhost.:{port}/cat.png", "http://127.1:{port}/cat.png",
+    "http://[::ffff:127.0.0.1]:{port}/cat.png", "http://x@127.0.0.1:{port}/cat.png",
+    "http://0:{port}/cat.png", "http://0x7f000001:{port}/cat.png",
+])
+def test_loopback_spellings_refused_for_legacy_url_items(image_server: str, image: str) -> None:
+    port = image_server.rsplit(":", 1)[1]
+    before = len(HITS)
+    with run(FakeEncoder()) as url:
+        r = post(url, [{"url": image.format(port=port)}])
+    assert r.status_code == 422 and r.json()["code"] == "unsafe_url", r.text
+    assert len(HITS) == before
+
+
+def test_allow_private_fetches_a_name_through_the_guard_resolver(image_server: str) -> None:
+    """With allow_private_urls, names still resolve through the guard (here a fake name)."""
+    port = image_server.rsplit(":", 1)[1]
+    resolver = Recording({"images.test": ["127.0.0.1"]})
+    app = create_app(FakeEncoder(), ServerSettings(allow_private_urls=True), resolver=resolver)
+    with ServerThread(app) as url:
+        r = post(url, [{"url": f"http://images.test:{port}/hop"}])
+    assert r.status_code == 200, r.text
+    assert resolver.calls == ["images.test", "images.test"]  # the request and its redirect
+    assert HITS[-2:] == [("/hop", f"images.test:{port}"), ("/cat.png", f"images.test:{port}")]
 
 
 def test_private_name_refused_without_network() -> None:

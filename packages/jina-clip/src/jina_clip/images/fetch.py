@@ -4,7 +4,11 @@ Redirects are followed by hand (never by httpx) so that ``url_guard`` sees every
 passes a guard that refuses private addresses, and a public URL redirecting to
 ``http://169.254.169.254/`` must be refused too. A guard refusal (:class:`UnsafeURLError`) is
 re-raised as :class:`ImageFetchError` with the input's index and the guard's reason, the
-original error kept as ``__cause__``; other exceptions from the guard propagate unchanged.
+original error kept as ``__cause__``; other exceptions from the guard propagate unchanged. The
+same holds for an :class:`UnsafeURLError` raised by the transport while connecting: ``url_guard``
+alone is a pre-check, and a server also needs a transport that connects only to approved
+addresses (``jina_clip.server.transport``; pass ``trust_env=False`` so that no proxy from the
+environment sits in front of it).
 
 The body is streamed and the download stops as soon as it exceeds ``limits.max_bytes``
 (:class:`ImageDownloadTooLargeError`, which is both an :class:`ImageFetchError` and an
@@ -118,6 +122,7 @@ class UrlFetcher:
         url_guard: Callable[[str], None] | None = None,
         client: httpx.Client | None = None,
         transport: httpx.BaseTransport | None = None,
+        trust_env: bool = True,
     ) -> None:
         if client is not None and transport is not None:
             raise ValueError("pass either client or transport, not both")
@@ -125,7 +130,7 @@ class UrlFetcher:
         self.url_guard = url_guard
         self._owns_client = client is None
         self._client = client or httpx.Client(
-            transport=transport, headers=_HEADERS, follow_redirects=False
+            transport=transport, headers=_HEADERS, follow_redirects=False, trust_env=trust_env
         )
 
     def fetch(self, url: str, *, index: int) -> bytes:
@@ -160,6 +165,8 @@ class UrlFetcher:
                             raise _timeout_error(url, limits.fetch_timeout, index=index)
                         chunks.append(chunk)
                     return _check_content(b"".join(chunks), response, url=current, index=index)
+            except UnsafeURLError as err:  # a guarded transport refused the connection
+                raise _guard_refused(current, err, index=index) from err
             except httpx.TimeoutException as err:
                 raise _timeout_error(url, limits.fetch_timeout, index=index) from err
             except (httpx.HTTPError, httpx.InvalidURL) as err:
@@ -200,6 +207,7 @@ class AsyncUrlFetcher:
         url_guard: Callable[[str], None] | Callable[[str], Awaitable[None]] | None = None,
         client: httpx.AsyncClient | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
+        trust_env: bool = True,
     ) -> None:
         if client is not None and transport is not None:
             raise ValueError("pass either client or transport, not both")
@@ -207,7 +215,7 @@ class AsyncUrlFetcher:
         self.url_guard = url_guard
         self._owns_client = client is None
         self._client = client or httpx.AsyncClient(
-            transport=transport, headers=_HEADERS, follow_redirects=False
+            transport=transport, headers=_HEADERS, follow_redirects=False, trust_env=trust_env
         )
 
     async def fetch(self, url: str, *, index: int) -> bytes:
@@ -243,6 +251,8 @@ class AsyncUrlFetcher:
                             raise _over_cap(current, index=index, cap=limits.max_bytes)
                         chunks.append(chunk)
                     return _check_content(b"".join(chunks), response, url=current, index=index)
+            except UnsafeURLError as err:  # a guarded transport refused the connection
+                raise _guard_refused(current, err, index=index) from err
             except httpx.TimeoutException as err:
                 raise _timeout_error(url, limits.fetch_timeout, index=index) from err
             except (httpx.HTTPError, httpx.InvalidURL) as err:

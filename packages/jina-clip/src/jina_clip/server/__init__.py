@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from .app import create_app
 from .config import ServerSettings
-from .guard import check_url, make_url_guard
+from .guard import AddressGuard, check_url, make_url_guard
 from .runner import ServerThread, build_encoder, serve
+from .transport import AsyncGuardedTransport, GuardedTransport
 
-__all__ = ["ServerSettings", "ServerThread", "build_encoder", "check_url", "create_app",
-           "make_url_guard", "serve"]
+__all__ = ["AddressGuard", "AsyncGuardedTransport", "GuardedTransport", "ServerSettings",
+           "ServerThread", "build_encoder", "check_url", "create_app", "make_url_guard", "serve"]

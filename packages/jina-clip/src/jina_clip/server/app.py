@@ -31,7 +31,7 @@ from .batcher import DynamicBatcher, QueueFull
 from .config import ServerSettings
 from .decode import ImageLoader
 from .errors import HTTPError, install_error_handlers
-from .guard import Resolver, make_url_guard, system_resolver
+from .guard import AddressGuard, Resolver, system_resolver
 from .inputs import ParsedInput, image_tokens, parse_input
 from .middleware import RequestContextMiddleware
 
@@ -53,8 +53,8 @@ class ServerState:
         self.settings = settings
         self.dimension = encoder.dimension
         self.model_names = {settings.served_model_name, settings.model}
-        self.url_guard = make_url_guard(allow_private=settings.allow_private_urls,
-                                        resolver=resolver)
+        self.url_guard = AddressGuard(resolver=resolver,
+                                      allow_private=settings.allow_private_urls)
         self.loader = ImageLoader(settings, self.url_guard)
         # One model thread: model calls never interleave; the image pool decodes and fetches.
         self.model_pool = concurrent.futures.ThreadPoolExecutor(1, "jina-clip-model")
