@@ -188,6 +188,7 @@ def write_tiny_checkpoint(
     patch_size: int = 16,
     image_size: int = 224,
     baked_max_length: int = 512,
+    vocab_size: int | None = None,
 ) -> pathlib.Path:
     """Write a tiny random jina-clip checkpoint in the official layout into ``path``.
 
@@ -197,6 +198,10 @@ def write_tiny_checkpoint(
     a small vocab, with truncation and padding baked in as real checkpoints have),
     tokenizer_config.json, special_tokens_map.json, vocab.txt and preprocessor_config.json
     (the real values). The defaults give 6 text heads, so ALiBi's non-power-of-2 rule is used.
+
+    ``vocab_size`` enlarges the word-embedding table beyond the tiny tokenizer's (e.g. 30528,
+    the real one) so that a full-size benchmark checkpoint has the real memory footprint;
+    the extra rows are never produced by the tokenizer.
     """
     from safetensors.torch import save_file
 
@@ -205,7 +210,7 @@ def write_tiny_checkpoint(
     directory = pathlib.Path(path)
     directory.mkdir(parents=True, exist_ok=True)
     vocab = _tiny_vocab()
-    vocab_size = -(-len(vocab) // 64) * 64  # padded to a multiple of 64, like 30522 -> 30528
+    vocab_size = max(vocab_size or 0, -(-len(vocab) // 64) * 64)  # multiple of 64, like 30528
     grid = image_size // patch_size
 
     config = {

@@ -31,6 +31,7 @@ from ..postprocess import finalize
 from ..text import TextTokenizer
 from .batching import plan_batches
 from .device import resolve_device, resolve_dtype
+from .quantize import QUANTIZE_MODES, quantize_text_tower
 
 __all__ = ["DEFAULT_MAX_LENGTH", "LocalJinaCLIP"]
 
@@ -57,6 +58,9 @@ class LocalJinaCLIP(JinaCLIP):
         revision, cache_dir, local_files_only: passed to the hub download.
         image_workers: threads decoding images (default: CPU count, at most 8).
         image_limits: byte/pixel/URL limits applied to image inputs.
+        quantize: ``"int8"`` runs the text tower with dynamically quantised int8 linear
+            layers (CPU + float32 only; faster short queries, vectors differ slightly from
+            fp32). Default ``None``: exact fp32.
     """
 
     def __init__(
@@ -76,7 +80,10 @@ class LocalJinaCLIP(JinaCLIP):
         local_files_only: bool = False,
         image_workers: int | None = None,
         image_limits: ImageLimits = DEFAULT_LIMITS,
+        quantize: str | None = None,
     ) -> None:
+        if quantize is not None and quantize not in QUANTIZE_MODES:
+            raise ValueError(f"unknown quantize mode {quantize!r}; use one of {QUANTIZE_MODES}")
         self._model_name = str(model)
         self.device = resolve_device(device)
         self.dtype = resolve_dtype(dtype, self.device)
@@ -89,14 +96,24 @@ class LocalJinaCLIP(JinaCLIP):
         self.model = JinaCLIPModel.from_pretrained(
             self.directory, device=self.device, dtype=self.dtype
         )
+        if quantize is not None:
+            if self.device.type != "cpu" or self.dtype != torch.float32:
+                raise ValueError("quantize='int8' needs device='cpu' and dtype float32")
+            quantize_text_tower(self.model, quantize)
+        self.quantize = quantize
         self.tokenizer = TextTokenizer.from_dir(self.directory)
         self.preprocessor = ImagePreprocessor.from_config(
             self.directory / "preprocessor_config.json"
         )
         on_gpu = self.device.type != "cpu"
         self.batch_size = batch_size or (256 if on_gpu else 32)
-        #: Padded tokens per text batch: bounds activation memory (attention is chunked).
-        self.token_budget = 256 * 1024 if on_gpu else 16 * 1024
+        #: Images per model batch. On CPU a batch of 8 runs as fast per image as larger ones
+        #: (the GEMMs already have 1,576 rows) and lets decoding overlap the model sooner.
+        self.image_batch_size = batch_size or (256 if on_gpu else 8)
+        #: Padded tokens per text batch: bounds activation memory (attention is chunked). On
+        #: CPU, 2,048 keeps per-layer activations small enough to be recycled from the heap
+        #: instead of page-faulted in afresh (16,384 ran 128-token texts ~20 % slower).
+        self.token_budget = 256 * 1024 if on_gpu else 2 * 1024
         self.max_length = max_length or DEFAULT_MAX_LENGTH
         if self.max_length < 2:
             raise ValueError(f"max_length must be >= 2, got {self.max_length}")
@@ -204,7 +221,8 @@ class LocalJinaCLIP(JinaCLIP):
         items = check_images(images)
         if not items:
             return self.empty()
-        raw = self._run_images(items, batch_size or self.batch_size, self._progress(show_progress))
+        size = batch_size or self.image_batch_size
+        raw = self._run_images(items, size, self._progress(show_progress))
         return self._finish(raw, normalize)
 
     def _decode(self, image: ImageInput, index: int) -> np.ndarray:
