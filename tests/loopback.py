@@ -28,6 +28,7 @@ def serve_http(
         raise ValueError("pass exactly one of handler or directory")
     factory: Any = handler or functools.partial(_Quiet, directory=str(directory))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), factory)
+    server.daemon_threads = True  # a hung test client must not block shutdown
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

@@ -5,7 +5,6 @@ client, and image URLs served by a local http server. Names are answered by fake
 from __future__ import annotations
 
 import http.server
-import threading
 from collections.abc import Iterator
 from typing import Any
 
@@ -19,6 +18,7 @@ from jina_clip.server import ServerSettings, ServerThread, create_app
 from jina_clip.server.decode import ImageLoader
 from jina_clip.server.guard import AddressGuard
 from jina_clip.server.inputs import ImageSource
+from tests.loopback import serve_http
 
 from .conftest import PUBLIC, FakeEncoder, fake_resolver, png_bytes, unit
 
@@ -58,12 +58,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def image_server() -> Iterator[str]:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with serve_http(_Handler) as url:
+        yield url
 
 
 def run(enc: FakeEncoder, **settings: Any) -> ServerThread:
