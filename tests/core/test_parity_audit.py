@@ -190,5 +190,5 @@ def test_truncation_keeps_the_first_511_tokens_and_the_final_sep(tiny_checkpoint
     full = enc.tokenizer.encode([text])[0]
     cut = enc.tokenize([text], max_length=512, truncate=True)[0]
     assert len(cut) == 512
-    assert cut == full[:511] + [full[-1]]
+    assert cut == [*full[:511], full[-1]]
     assert cut[0] == enc.tokenizer.cls_id and cut[-1] == enc.tokenizer.sep_id
