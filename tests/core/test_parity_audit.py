@@ -1,9 +1,8 @@
 """Discrepancies found by the parity audit (docs/parity-audit.md) against the official
 jina-clip-v1 code (``jinaai/jina-clip-implementation`` + ``jina-bert-flash-implementation``).
 
-Each test states the official behaviour it checks. Tests for discrepancies that are not fixed
-yet are ``xfail(strict=True)``: once the fix proposed in docs/parity-audit.md lands, they pass,
-strict xfail turns that into a failure, and the marker must be removed.
+Each test states the official behaviour it checks. D1-D3 were fixed after the audit; these
+tests keep them fixed.
 """
 
 from __future__ import annotations
@@ -52,23 +51,16 @@ def _crafted(mode: str) -> Image.Image:
 # own RGB step is then a no-op. Hence, for the official encode_image,
 # encode_image([img]) == encode_image([img.convert("RGB")]) for every mode.
 
-_DIFFERS_TODAY = pytest.mark.xfail(
-    strict=True,
-    reason="LocalJinaCLIP resizes in the image's own mode (processor order); the official "
-    "encode_image converts to RGB first. Fix: convert('RGB') in LocalJinaCLIP._decode "
-    "before ImagePreprocessor.to_uint8 (docs/parity-audit.md, D1)",
-)
-
 
 @pytest.mark.parametrize(
     "mode",
     [
         "RGB",
         "L",
-        pytest.param("P", marks=_DIFFERS_TODAY),
-        pytest.param("RGBA", marks=_DIFFERS_TODAY),
-        pytest.param("LA", marks=_DIFFERS_TODAY),
-        pytest.param("1", marks=_DIFFERS_TODAY),
+        "P",
+        "RGBA",
+        "LA",
+        "1",
     ],
 )
 def test_encode_image_equals_encoding_the_rgb_converted_image(clip: JinaCLIP, mode: str) -> None:
@@ -100,12 +92,6 @@ def _checkpoint_with_special_added_tokens(src: pathlib.Path, dst: pathlib.Path) 
     return dst
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="LocalJinaCLIP builds the mask from token counts; the official HFTextEncoder uses "
-    "input_ids != 0. Fix: mask = tokens != pad_id in LocalJinaCLIP._run_text "
-    "(docs/parity-audit.md, D2)",
-)
 def test_literal_pad_token_inside_a_text_is_masked_like_the_official_code(
     tiny_checkpoint: pathlib.Path, tmp_path: pathlib.Path
 ) -> None:
@@ -167,12 +153,6 @@ def test_rope_tables_match_the_official_formula_to_fp32_rounding() -> None:
     assert math.isclose(float(cos[14, 0]), math.cos(1.0), abs_tol=1e-6)  # row 1, col 0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="rope_tables computes theta ** (-x) instead of 1 / theta ** x: the tables differ "
-    "from the official ones by up to 6e-8 (negligible, but not bit-identical). "
-    "Fix in docs/parity-audit.md, D3",
-)
 def test_rope_tables_are_bit_identical_to_the_official_ones() -> None:
     cos, sin = rope_tables(64, 14, 14)
     ref_cos, ref_sin = _official_tables(64, 14, 14)

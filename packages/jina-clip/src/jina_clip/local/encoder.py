@@ -196,10 +196,11 @@ class LocalJinaCLIP(JinaCLIP):
             for batch in tqdm(batches, desc="texts", unit="batch", disable=not progress):
                 width = max(len(ids[i]) for i in batch)
                 tokens = torch.full((len(batch), width), pad, dtype=torch.long)
-                mask = torch.zeros((len(batch), width), dtype=torch.long)
                 for row, i in enumerate(batch):
                     tokens[row, : len(ids[i])] = torch.tensor(ids[i], dtype=torch.long)
-                    mask[row, : len(ids[i])] = 1
+                # As in the official code, the mask is "not the pad id": a literal "[PAD]"
+                # inside a text is masked out too.
+                mask = (tokens != pad).long()
                 vectors = self.model.encode_text(
                     tokens.to(self.device, non_blocking=True),
                     mask.to(self.device, non_blocking=True),
@@ -226,8 +227,15 @@ class LocalJinaCLIP(JinaCLIP):
         return self._finish(raw, normalize)
 
     def _decode(self, image: ImageInput, index: int) -> np.ndarray:
-        """Input -> uint8 [S, S, 3], the official geometry (runs on the image pool)."""
-        return self.preprocessor.to_uint8(load_image(image, index=index, limits=self.image_limits))
+        """Input -> uint8 [S, S, 3] (runs on the image pool).
+
+        Like the official ``encode_image``, every image is converted to RGB *before* the
+        processor's resize: it matters for RGBA, LA, palette and 1-bit images (Pillow resizes
+        RGBA premultiplied and palette images with nearest neighbour)."""
+        picture = load_image(image, index=index, limits=self.image_limits)
+        if picture.mode != "RGB":
+            picture = picture.convert("RGB")
+        return self.preprocessor.to_uint8(picture)
 
     def _decoded_batches(
         self, items: list[ImageInput], batch_size: int

@@ -24,15 +24,17 @@ def rope_tables(
 
     Positions are ``arange(seq_len) / seq_len * pt_seq_len``: with ``intp_freq`` a grid that
     differs from the pre-training one is squeezed onto the pre-training positions (EVA).
+    Computed on the CPU with the official expression order (``1 / theta**x``), then moved, so
+    the tables are bit-identical to the official ones on every device.
     """
     axis_dim = head_dim // 2  # per spatial axis
-    inv_freq = theta ** (-torch.arange(0, axis_dim, 2, device=device).float() / axis_dim)
-    t = torch.arange(seq_len, device=device).float() / seq_len * pt_seq_len
+    inv_freq = 1.0 / (theta ** (torch.arange(0, axis_dim, 2).float() / axis_dim))
+    t = torch.arange(seq_len) / seq_len * pt_seq_len
     freqs = torch.outer(t, inv_freq).repeat_interleave(2, dim=-1)  # [S, axis_dim]
     rows = freqs[:, None, :].expand(seq_len, seq_len, axis_dim)
     cols = freqs[None, :, :].expand(seq_len, seq_len, axis_dim)
     angles = torch.cat([rows, cols], dim=-1).reshape(seq_len * seq_len, head_dim)
-    return angles.cos(), angles.sin()
+    return angles.cos().to(device), angles.sin().to(device)
 
 
 def rotate_half_interleaved(x: torch.Tensor) -> torch.Tensor:
