@@ -16,8 +16,10 @@ The order matters because the resize runs in the image's *original* mode: Pillow
 palette (``P``) or bilevel (``1``) image with NEAREST whatever filter is asked for, resizes
 ``RGBA``/``LA`` premultiplied by alpha (then ``convert("RGB")`` drops alpha without compositing),
 and resizes ``L``, ``I;16`` and ``CMYK`` in their own channel space. Converting to RGB first
-would change the pixels for all of these, so this module does not. No EXIF orientation is
-applied, because the official processor applies none.
+would change the pixels for all of these, so this module (a mirror of the processor) does not.
+The official ``encode_image``, however, converts every image to RGB *before* calling the
+processor, and so does :class:`~jina_clip.local.LocalJinaCLIP`. No EXIF orientation is
+applied, because the official code applies none.
 
 :meth:`ImagePreprocessor.to_uint8` (steps 1-3) needs only Pillow and numpy, so it can run in
 data-loader workers or the server's decode threads; :meth:`ImagePreprocessor.normalize`
