@@ -61,3 +61,24 @@ def test_truncate_keeps_sep(tokenizer) -> None:
 def test_missing_tokenizer_file(tmp_path) -> None:
     with pytest.raises(ModelLoadError, match=r"tokenizer\.json"):
         TextTokenizer.from_dir(tmp_path)
+
+
+def test_tokenizer_config_overrides_the_normalizer_like_transformers(
+    tiny_checkpoint: pathlib.Path, tmp_path: pathlib.Path
+) -> None:
+    """transformers' BertTokenizerFast rebuilds the normalizer from tokenizer_config.json's
+    do_lower_case / strip_accents; the official code therefore tokenizes with those values."""
+    import shutil
+
+    lower = TextTokenizer.from_dir(tiny_checkpoint).encode(["Hello World"])[0]
+    directory = tmp_path / "cased"
+    shutil.copytree(tiny_checkpoint, directory)
+    config_path = directory / "tokenizer_config.json"
+    config = json.loads(config_path.read_text())
+    config["do_lower_case"] = False
+    config_path.write_text(json.dumps(config))
+    cased = TextTokenizer.from_dir(directory).encode(["Hello World"])[0]
+    assert cased != lower  # "Hello" is not in the lowercase vocab as such
+    config["do_lower_case"] = True
+    config_path.write_text(json.dumps(config))
+    assert TextTokenizer.from_dir(directory).encode(["Hello World"])[0] == lower

@@ -7,8 +7,9 @@ truncation it asked for) and padding (per batch, by the encoder).
 
 from __future__ import annotations
 
+import json
 import pathlib
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..errors import ModelLoadError
 
@@ -47,6 +48,7 @@ class TextTokenizer:
             raise ModelLoadError(f"cannot read {path}: {exc}") from exc
         tok.no_truncation()
         tok.no_padding()
+        _align_normalizer(tok, _read_json(pathlib.Path(directory) / "tokenizer_config.json"))
         pad = tok.token_to_id("[PAD]")
         return cls(tok, pad_id=0 if pad is None else pad)
 
@@ -64,3 +66,43 @@ class TextTokenizer:
         if len(ids) <= max_length:
             return list(ids)
         return [*ids[: max_length - 1], self.sep_id]
+
+
+def _read_json(path: pathlib.Path) -> dict[str, Any]:
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ModelLoadError(f"cannot read {path}: {exc}") from exc
+    return data if isinstance(data, dict) else {}
+
+
+def _align_normalizer(tok: Tokenizer, config: dict[str, Any]) -> None:
+    """Apply ``tokenizer_config.json``'s BERT options the way transformers does.
+
+    ``BertTokenizerFast`` rebuilds the ``tokenizer.json`` normalizer when ``do_lower_case``,
+    ``strip_accents`` or ``tokenize_chinese_chars`` in ``tokenizer_config.json`` disagree with
+    it (defaults True, None, True), so the official code tokenizes with the config's values;
+    we do the same to get the same ids.
+    """
+    if "Bert" not in str(config.get("tokenizer_class", "BertTokenizer")):
+        return
+    from tokenizers import normalizers
+
+    normalizer = tok.normalizer
+    if normalizer is None:
+        return
+    state = json.loads(normalizer.__getstate__())
+    if state.get("type") != "BertNormalizer":
+        return
+    wanted = {
+        "lowercase": config.get("do_lower_case", True),
+        "strip_accents": config.get("strip_accents"),
+        "handle_chinese_chars": config.get("tokenize_chinese_chars", True),
+    }
+    if all(state.get(key, value) == value for key, value in wanted.items()):
+        return
+    state.pop("type")
+    state.update(wanted)
+    tok.normalizer = normalizers.BertNormalizer(**state)
