@@ -10,7 +10,8 @@ Measured (fp32, the machine's default torch thread count):
 * texts: 128-token texts through ``LocalJinaCLIP.encode_text`` (tok/s, tokenization included);
 * query: one 16-token text, ``encode_text([q])`` latency p50 / p90 (ms);
 * 8k: one 8,192-token text in a fresh subprocess; peak RSS of that whole process (model
-  included) from ``resource.getrusage(...).ru_maxrss``.
+  included) from ``/proc/self/status`` ``VmHWM`` (not ``ru_maxrss``: Linux carries that over
+  from the parent across fork+exec, which inflated earlier measurements).
 
 Each is compared with the baseline of ``benchmarks/_baseline.py`` (official-style explicit
 ALiBi bias, naive attention, fixed batches of 32, sequential decoding) on the same weights,
@@ -50,7 +51,7 @@ from jina_clip.local import LocalJinaCLIP
 TARGETS = {"images": 3.0, "texts": 500.0, "query": 60.0, "long": 2.5}
 
 _LONG = """
-import json, resource, sys, time, torch
+import json, sys, time, torch
 path, mode, tokens = sys.argv[1], sys.argv[2], int(sys.argv[3])
 from _common import texts_of
 from jina_clip.local import LocalJinaCLIP
@@ -64,7 +65,10 @@ else:
     ids = torch.tensor(enc.tokenize(text))
     out = baseline_text(enc.model, ids, torch.ones_like(ids)).numpy()
 seconds = time.perf_counter() - start
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+# VmHWM: peak RSS of this address space. (ru_maxrss is inherited across fork+exec on Linux,
+# so it would report the parent benchmark's size when that is larger.)
+with open("/proc/self/status") as status:
+    peak = next(int(l.split()[1]) * 1024 for l in status if l.startswith("VmHWM:"))
 print(json.dumps({"peak": peak, "seconds": seconds, "finite": bool(abs(out).sum() > 0)}))
 """
 

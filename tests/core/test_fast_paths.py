@@ -1,16 +1,18 @@
-"""The CPU fast paths (small-row linear, row-chunked GEGLU) compute what the plain ops do."""
+"""The CPU fast paths (oneDNN packed linear, row-chunked GEGLU) compute what the plain ops do."""
 
 from __future__ import annotations
 
+import copy
 import importlib.util
 import pathlib
+import pickle
 
 import pytest
 import torch
 import torch.nn.functional as F
 
 from jina_clip.model import JinaCLIPModel
-from jina_clip.model.linear import SMALL_ROWS, Linear
+from jina_clip.model.linear import Linear, onednn_available
 
 CLS, SEP = 101, 102
 
@@ -25,8 +27,8 @@ def _naive(checkpoint: pathlib.Path):
 
 
 @pytest.mark.parametrize("bias", [True, False])
-@pytest.mark.parametrize("shape", [(1, 16), (3, 5), (SMALL_ROWS,), (2, SMALL_ROWS), (0, 4)])
-def test_small_row_linear_equals_f_linear(bias: bool, shape: tuple[int, ...]) -> None:
+@pytest.mark.parametrize("shape", [(1, 16), (3, 5), (64,), (2, 64), (0, 4), (300,)])
+def test_linear_equals_f_linear(bias: bool, shape: tuple[int, ...]) -> None:
     torch.manual_seed(0)
     layer = Linear(48, 80, bias=bias)
     x = torch.randn(*shape, 48)
@@ -37,11 +39,48 @@ def test_small_row_linear_equals_f_linear(bias: bool, shape: tuple[int, ...]) ->
     torch.testing.assert_close(got, want, atol=1e-5, rtol=1e-5)
 
 
-def test_small_row_linear_keeps_autograd() -> None:
+def test_onednn_path_is_used_and_follows_weight_changes() -> None:
+    if not onednn_available():
+        pytest.skip("this torch build has no oneDNN packed-linear ops")
+    torch.manual_seed(1)
+    layer = Linear(32, 16)
+    x = torch.randn(32, 5).t()  # a non-contiguous view
+    assert not x.is_contiguous()
+    with torch.inference_mode():
+        first = layer(x)
+    assert "_onednn_weight" in layer.__dict__  # the packed path ran
+    torch.testing.assert_close(first, F.linear(x, layer.weight, layer.bias), atol=1e-5, rtol=0)
+    with torch.no_grad():
+        layer.weight.mul_(2.0)  # in place: the packed copy must be rebuilt
+        torch.testing.assert_close(
+            layer(x), F.linear(x, layer.weight, layer.bias), atol=1e-5, rtol=0
+        )
+    clone = copy.deepcopy(layer)
+    assert "_onednn_weight" not in clone.__dict__
+    restored = pickle.loads(pickle.dumps(layer))
+    with torch.inference_mode():
+        torch.testing.assert_close(restored(x), layer(x), atol=0, rtol=0)
+
+
+def test_linear_keeps_autograd() -> None:
     layer = Linear(8, 4)
     x = torch.randn(2, 8, requires_grad=True)
     layer(x).sum().backward()
-    assert x.grad is not None
+    assert x.grad is not None and layer.weight.grad is not None
+
+
+def test_onednn_can_be_switched_off(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("JINA_CLIP_ONEDNN", "0")
+    onednn_available.cache_clear()
+    try:
+        assert not onednn_available()
+        layer = Linear(8, 4)
+        with torch.inference_mode():
+            layer(torch.randn(3, 8))
+        assert "_onednn_weight" not in layer.__dict__
+    finally:
+        monkeypatch.delenv("JINA_CLIP_ONEDNN")
+        onednn_available.cache_clear()
 
 
 def test_row_chunked_mlp_matches_unchunked_and_reference(tiny_checkpoint) -> None:

@@ -1,38 +1,89 @@
-"""A drop-in ``nn.Linear`` that is faster for a handful of rows on CPU.
+"""Linear layers that use oneDNN with pre-packed weights for fp32 inference on CPU.
 
-For a short query (16 tokens) every text-tower GEMM has only ~16 rows, and MKL's
-``x @ W^T`` path spends most of its time re-packing the large weight matrix: on a 2-core
-AVX-512 machine it reaches ~55 GFLOP/s. Computing the same product as ``(W @ x^T)^T`` lets
-the weight stream through as the row-major left operand instead, ~20-25 % faster for up to
-~64 rows (measured in benchmarks/bench_local.py, documented in docs/performance.md). The
-result equals ``F.linear`` up to fp32 rounding (same reduction, different kernel blocking).
+PyTorch's CPU ``F.linear`` calls MKL's sgemm, which re-packs the weight matrix on every call
+and, on AMD CPUs, misses its fastest kernels: for the ~16-row GEMMs of a short query it reaches
+~45-60 GFLOP/s on a 2-core AVX-512 machine. oneDNN (bundled with every x86 PyTorch build) with
+the weight packed once into its blocked layout runs the same fp32 products 1.2-3x faster for
+any row count (docs/performance.md). The packed copy is made lazily, on the first CPU fp32
+call without autograd, and is rebuilt if the weight changes (new storage or in-place edit).
 
-Parameter names and the state dict are those of ``nn.Linear``, so checkpoints load as is.
+Results equal ``F.linear`` up to fp32 rounding (same math, different blocking; tested). Any
+other case (GPU, other dtypes, autograd, a torch build without the oneDNN ops) uses
+``F.linear``. Parameter names and the state dict are those of ``nn.Linear``.
+
+The cost is memory: each packed weight is a second copy of that weight (about +450 MB for the
+text tower of jina-clip-v1, +340 MB for the vision tower, each made only once that tower
+runs on CPU). Set ``JINA_CLIP_ONEDNN=0`` to turn it off.
 """
 
 from __future__ import annotations
+
+import functools
+import os
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["SMALL_ROWS", "Linear"]
+__all__ = ["Linear", "linear", "onednn_available"]
 
-#: Largest number of rows for which the transposed product is used (CPU only). Above this
-#: MKL's ordinary path is as fast or faster.
-SMALL_ROWS = 64
+
+@functools.cache
+def onednn_available() -> bool:
+    """Whether this torch build has the (private) oneDNN packed-linear ops, and they work."""
+    if os.environ.get("JINA_CLIP_ONEDNN", "1").lower() in ("0", "false", "no", "off"):
+        return False
+    if not torch.backends.mkldnn.is_available():
+        return False
+    try:
+        weight = torch.arange(12, dtype=torch.float32).view(3, 4)
+        packed = torch.ops.mkldnn._reorder_linear_weight(weight, 2)
+        x = torch.ones(2, 4)
+        out = torch.ops.mkldnn._linear_pointwise(x, packed, None, "none", [], "")
+        return bool(torch.equal(out, F.linear(x, weight)))
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def linear(
+    x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, owner: nn.Module
+) -> torch.Tensor:
+    """``F.linear(x, weight, bias)``; on CPU fp32 without autograd, through oneDNN with
+    ``weight`` packed once and cached on ``owner``."""
+    if (
+        x.device.type != "cpu"
+        or x.dtype != torch.float32
+        or weight.dtype != torch.float32
+        or torch.is_grad_enabled()
+        or x.numel() == 0
+        or not onednn_available()
+    ):
+        return F.linear(x, weight, bias)
+    key = (weight.data_ptr(), weight._version, tuple(weight.shape))
+    cached = owner.__dict__.get("_onednn_weight")
+    if cached is None or cached[0] != key:
+        packed = torch.ops.mkldnn._reorder_linear_weight(weight.detach(), 32)
+        owner.__dict__["_onednn_weight"] = cached = (key, packed)
+    flat = x.reshape(-1, x.shape[-1])
+    out = torch.ops.mkldnn._linear_pointwise(
+        flat if flat.is_contiguous() else flat.contiguous(),
+        cached[1],
+        None if bias is None else bias.detach(),
+        "none",
+        [],
+        "",
+    )
+    return out.view(*x.shape[:-1], weight.shape[0])
 
 
 class Linear(nn.Linear):
-    """``nn.Linear`` with a weight-as-left-operand path for few rows on CPU."""
+    """``nn.Linear`` that runs through :func:`linear` (oneDNN packed weights on CPU fp32)."""
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        rows = x.numel() // self.in_features if self.in_features else 0
-        if x.device.type != "cpu" or rows == 0 or rows > SMALL_ROWS or x.requires_grad:
-            return F.linear(x, self.weight, self.bias)
-        flat = x.reshape(rows, self.in_features)
-        if self.bias is None:
-            out = torch.mm(self.weight, flat.t())  # [out, rows]
-        else:
-            out = torch.addmm(self.bias.unsqueeze(1), self.weight, flat.t())
-        return out.t().contiguous().view(*x.shape[:-1], self.out_features)
+        return linear(x, self.weight, self.bias, self)
+
+    def __getstate__(self) -> dict[str, object]:
+        # The packed copy is a cache (an opaque oneDNN tensor): never copied or pickled.
+        state = dict(self.__dict__)
+        state.pop("_onednn_weight", None)
+        return state

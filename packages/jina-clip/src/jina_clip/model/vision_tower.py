@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .config import VisionConfig
+from .linear import Linear, linear
 from .rope import VisionRotaryEmbedding
 
 __all__ = ["EVAVisionTransformer"]
@@ -31,13 +32,13 @@ class Attention(nn.Module):
         super().__init__()
         self.num_heads, self.head_dim = cfg.num_heads, cfg.head_width
         inner = cfg.num_heads * cfg.head_width
-        self.q_proj = nn.Linear(cfg.width, inner, bias=False)
-        self.k_proj = nn.Linear(cfg.width, inner, bias=False)
-        self.v_proj = nn.Linear(cfg.width, inner, bias=False)
+        self.q_proj = Linear(cfg.width, inner, bias=False)
+        self.k_proj = Linear(cfg.width, inner, bias=False)
+        self.v_proj = Linear(cfg.width, inner, bias=False)
         self.q_bias = nn.Parameter(torch.zeros(inner))
         self.v_bias = nn.Parameter(torch.zeros(inner))
         self.inner_attn_ln = nn.LayerNorm(inner, eps=cfg.layer_norm_eps)
-        self.proj = nn.Linear(inner, cfg.width)
+        self.proj = Linear(inner, cfg.width)
         self._rope = (rope,)  # shared, owned by the tower; a tuple keeps it out of state_dict
 
     def _heads(self, x: torch.Tensor) -> torch.Tensor:
@@ -46,9 +47,9 @@ class Attention(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         rope = self._rope[0]
-        q = self._heads(F.linear(x, self.q_proj.weight, self.q_bias))
+        q = self._heads(linear(x, self.q_proj.weight, self.q_bias, self.q_proj))
         k = self._heads(self.k_proj(x))
-        v = self._heads(F.linear(x, self.v_proj.weight, self.v_bias))
+        v = self._heads(linear(x, self.v_proj.weight, self.v_bias, self.v_proj))
         q = torch.cat([q[:, :, :1], rope(q[:, :, 1:])], dim=2)  # CLS is not rotated
         k = torch.cat([k[:, :, :1], rope(k[:, :, 1:])], dim=2)
         out = F.scaled_dot_product_attention(q, k, v)  # [B, H, N, D]
@@ -62,10 +63,10 @@ class SwiGLU(nn.Module):
     def __init__(self, cfg: VisionConfig) -> None:
         super().__init__()
         hidden = cfg.mlp_hidden
-        self.w1 = nn.Linear(cfg.width, hidden)
-        self.w2 = nn.Linear(cfg.width, hidden)
+        self.w1 = Linear(cfg.width, hidden)
+        self.w2 = Linear(cfg.width, hidden)
         self.ffn_ln = nn.LayerNorm(hidden, eps=cfg.layer_norm_eps)
-        self.w3 = nn.Linear(hidden, cfg.width)
+        self.w3 = Linear(hidden, cfg.width)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.w3(self.ffn_ln(F.silu(self.w1(x)) * self.w2(x)))
