@@ -167,3 +167,67 @@ def test_close_is_idempotent_and_encoder_stays_usable(tiny_checkpoint: Path) -> 
     encoder.close()
     assert encoder.encode_text(["x"]).shape == (1, encoder.dimension)
     assert "LocalJinaCLIP(" in repr(encoder)
+
+
+@pytest.mark.parametrize("batch_size", [0, -1])
+def test_non_positive_batch_size_is_refused(clip: JinaCLIP, picture: Path, batch_size: int) -> None:
+    # A negative image batch_size used to skip every batch and return uninitialized rows.
+    with pytest.raises(ValueError, match="batch_size"):
+        clip.encode_image([picture, picture], batch_size=batch_size)
+    with pytest.raises(ValueError, match="batch_size"):
+        clip.encode_text(["a", "b"], batch_size=batch_size)
+
+
+def test_non_positive_batch_size_is_refused_by_the_constructor(tiny_checkpoint: Path) -> None:
+    with pytest.raises(ValueError, match="batch_size"):
+        JinaCLIP.local(tiny_checkpoint, device="cpu", batch_size=-2)
+
+
+@pytest.mark.parametrize("max_length", [0, 1])
+def test_max_length_under_two_is_refused(clip: JinaCLIP, max_length: int) -> None:
+    # max_length=0 used to fall back silently to the default of 8192.
+    with pytest.raises(ValueError, match="max_length"):
+        clip.encode_text(["hello world"], max_length=max_length, truncate=True)
+
+
+def test_max_length_zero_is_refused_by_the_constructor(tiny_checkpoint: Path) -> None:
+    with pytest.raises(ValueError, match="max_length"):
+        JinaCLIP.local(tiny_checkpoint, device="cpu", max_length=0)
+
+
+def test_unconvertible_image_mode_is_a_typed_error_naming_the_index(
+    clip: JinaCLIP, picture: Path
+) -> None:
+    # Pillow cannot convert "La" (premultiplied LA) to RGB: a bare ValueError before.
+    with pytest.raises(ImageDecodeError) as info:
+        clip.encode_image([picture, Image.new("La", (4, 4))])
+    assert info.value.index == 1
+
+
+def test_worker_pools_are_created_once_under_concurrency(tiny_checkpoint: Path) -> None:
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    encoder = JinaCLIP.local(tiny_checkpoint, device="cpu")
+    created: list[object] = []
+    original = ThreadPoolExecutor.__init__
+
+    def slow_init(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        created.append(self)
+        threading.Event().wait(0.05)  # widen the check-then-create window
+        original(self, *args, **kwargs)
+
+    image = Image.new("RGB", (8, 8))
+    try:
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setattr(ThreadPoolExecutor, "__init__", slow_init)
+            threads = [
+                threading.Thread(target=encoder.encode_image, args=([image],)) for _ in range(4)
+            ]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+        assert len(created) == 1  # one image pool, not one per racing thread
+    finally:
+        encoder.close()

@@ -316,3 +316,28 @@ def test_text_tower_defaults_are_jinabert_v2_base(tiny_checkpoint, tmp_path) -> 
             t.intermediate_size, t.layer_norm_eps, t.hidden_act) == (
         30528, 768, 12, 12, 3072, 1e-12, "gelu")
     assert config.vision.mlp_hidden == 2048 and config.vision.num_heads == 12
+
+
+def test_mean_pooling_sums_in_fp32_so_fp16_cannot_overflow(model, monkeypatch) -> None:
+    """A long fp16 text: summing token states in fp16 overflowed to inf (then NaN after
+    normalization); pooling now accumulates in fp32 and casts the mean back."""
+    from jina_clip.model.text_tower import TextModel
+
+    tower = TextModel.__new__(TextModel)  # only forward's pooling is under test
+    torch.nn.Module.__init__(tower)
+    states = torch.full((1, 200, 4), 1000.0, dtype=torch.float16)  # sum 200,000 > fp16 max
+    tower.transformer = lambda ids, mask: states  # type: ignore[assignment]
+    mask = torch.ones(1, 200, dtype=torch.long)
+    out = tower(torch.ones(1, 200, dtype=torch.long), mask)
+    assert out.dtype == torch.float16
+    assert torch.equal(out, torch.full((1, 4), 1000.0, dtype=torch.float16))
+
+
+def test_fp32_mean_pooling_is_unchanged(model) -> None:
+    """The fp32 path is bit-identical to the plain float formula."""
+    ids = _ids([12, 5, 30])
+    mask = (ids != 0).long()
+    states = model.text_model.transformer(ids, mask)
+    w = mask.to(states.dtype).unsqueeze(-1)
+    expected = (states * w).sum(dim=1) / w.sum(dim=1).clamp(min=1e-9)
+    assert torch.equal(model.text_model(ids, mask), expected)

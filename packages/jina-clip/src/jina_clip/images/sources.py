@@ -402,8 +402,9 @@ def load_image(
     limits: ImageLimits = DEFAULT_LIMITS,
     fetcher: UrlFetcher | None = None,
 ) -> Image.Image:
-    """Load any accepted input as a fully decoded PIL image (mode unchanged: conversion to RGB
-    belongs to the preprocessing, after the resize). URLs are fetched with ``fetcher``, or with
+    """Load any accepted input as a fully decoded PIL image, mode unchanged (the caller
+    converts: :class:`~jina_clip.local.LocalJinaCLIP` converts to RGB before the resize, as the
+    official ``encode_image`` does). URLs are fetched with ``fetcher``, or with
     a throwaway :class:`UrlFetcher` built from ``limits`` (no URL guard) when none is given."""
     source = classify_image(image, index=index)
     if source.kind == "pil":

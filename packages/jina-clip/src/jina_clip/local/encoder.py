@@ -23,7 +23,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..base import ImageInput, JinaCLIP, check_images, check_texts
-from ..errors import TextTooLongError
+from ..errors import ImageDecodeError, TextTooLongError
 from ..images.preprocess import ImagePreprocessor
 from ..images.sources import DEFAULT_LIMITS, ImageLimits, load_image
 from ..model import JinaCLIPModel, resolve_checkpoint
@@ -106,6 +106,8 @@ class LocalJinaCLIP(JinaCLIP):
             self.directory / "preprocessor_config.json"
         )
         on_gpu = self.device.type != "cpu"
+        if batch_size is not None:
+            _check_batch_size(batch_size)
         self.batch_size = batch_size or (256 if on_gpu else 32)
         #: Images per model batch. On CPU a batch of 8 runs as fast per image as larger ones
         #: (the GEMMs already have 1,576 rows) and lets decoding overlap the model sooner.
@@ -114,9 +116,9 @@ class LocalJinaCLIP(JinaCLIP):
         #: CPU, 2,048 keeps per-layer activations small enough to be recycled from the heap
         #: instead of page-faulted in afresh (16,384 ran 128-token texts ~20 % slower).
         self.token_budget = 256 * 1024 if on_gpu else 2 * 1024
-        self.max_length = max_length or DEFAULT_MAX_LENGTH
-        if self.max_length < 2:
-            raise ValueError(f"max_length must be >= 2, got {self.max_length}")
+        self.max_length = _check_max_length(
+            DEFAULT_MAX_LENGTH if max_length is None else max_length
+        )
         self.truncate = truncate
         self.normalize = normalize
         native = self.model.text_dim
@@ -128,7 +130,8 @@ class LocalJinaCLIP(JinaCLIP):
         self.image_workers = image_workers or min(8, os.cpu_count() or 1)
         self._image_pool: ThreadPoolExecutor | None = None
         self._model_thread: ThreadPoolExecutor | None = None
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # one model call at a time
+        self._pools_lock = threading.Lock()  # creating / closing the worker pools
 
     # --- properties --------------------------------------------------------------------------
 
@@ -152,7 +155,7 @@ class LocalJinaCLIP(JinaCLIP):
         self, texts: Sequence[str], *, max_length: int | None = None, truncate: bool | None = None
     ) -> list[list[int]]:
         """Token ids per text, checked against ``max_length`` (raise, or cut if truncating)."""
-        limit = max_length or self.max_length
+        limit = self.max_length if max_length is None else _check_max_length(max_length)
         cut = self.truncate if truncate is None else truncate
         ids = self.tokenizer.encode(list(texts))
         for i, row in enumerate(ids):
@@ -183,7 +186,8 @@ class LocalJinaCLIP(JinaCLIP):
         if not items:
             return self.empty()
         ids = self.tokenize(items, max_length=max_length, truncate=truncate)
-        raw = self._run_text(ids, batch_size or self.batch_size, self._progress(show_progress))
+        size = self.batch_size if batch_size is None else _check_batch_size(batch_size)
+        raw = self._run_text(ids, size, self._progress(show_progress))
         return self._finish(raw, normalize)
 
     def _run_text(self, ids: list[list[int]], batch_size: int, progress: bool) -> np.ndarray:
@@ -222,7 +226,7 @@ class LocalJinaCLIP(JinaCLIP):
         items = check_images(images)
         if not items:
             return self.empty()
-        size = batch_size or self.image_batch_size
+        size = self.image_batch_size if batch_size is None else _check_batch_size(batch_size)
         raw = self._run_images(items, size, self._progress(show_progress))
         return self._finish(raw, normalize)
 
@@ -233,19 +237,25 @@ class LocalJinaCLIP(JinaCLIP):
         processor's resize: it matters for RGBA, LA, palette and 1-bit images (Pillow resizes
         RGBA premultiplied and palette images with nearest neighbour)."""
         picture = load_image(image, index=index, limits=self.image_limits)
-        if picture.mode != "RGB":
-            picture = picture.convert("RGB")
-        return self.preprocessor.to_uint8(picture)
+        try:
+            if picture.mode != "RGB":
+                picture = picture.convert("RGB")
+            return self.preprocessor.to_uint8(picture)
+        except (OSError, ValueError) as err:  # e.g. a mode Pillow cannot convert ("La")
+            raise ImageDecodeError(
+                f"cannot convert {picture.mode} image to RGB: {err}", index=index
+            ) from err
 
     def _decoded_batches(
         self, items: list[ImageInput], batch_size: int
     ) -> Iterator[tuple[range, list[Future[np.ndarray]]]]:
         """Yield batches of decode futures, one batch ahead, so decoding overlaps the model."""
-        if self._image_pool is None:
-            self._image_pool = ThreadPoolExecutor(
-                max_workers=self.image_workers, thread_name_prefix="jina-clip-image"
-            )
-        pool = self._image_pool
+        with self._pools_lock:  # two threads must not each start (and leak) a pool
+            if self._image_pool is None:
+                self._image_pool = ThreadPoolExecutor(
+                    max_workers=self.image_workers, thread_name_prefix="jina-clip-image"
+                )
+            pool = self._image_pool
         pending: list[tuple[range, list[Future[np.ndarray]]]] = []
         try:
             for start in range(0, len(items), batch_size):
@@ -283,13 +293,15 @@ class LocalJinaCLIP(JinaCLIP):
     # --- async -------------------------------------------------------------------------------
 
     async def _offload(self, fn: Any, /, *args: Any, **kwargs: Any) -> np.ndarray:
-        if self._model_thread is None:
-            # One worker: async calls run one at a time, in arrival order, off the event loop.
-            self._model_thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="jina-clip")
+        with self._pools_lock:
+            if self._model_thread is None:
+                # One worker: async calls run one at a time, in arrival order, off the loop.
+                self._model_thread = ThreadPoolExecutor(
+                    max_workers=1, thread_name_prefix="jina-clip"
+                )
+            model_thread = self._model_thread
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(
-            self._model_thread, functools.partial(fn, *args, **kwargs)
-        )
+        return await loop.run_in_executor(model_thread, functools.partial(fn, *args, **kwargs))
 
     async def aencode_text(
         self,
@@ -343,7 +355,21 @@ class LocalJinaCLIP(JinaCLIP):
 
     def close(self) -> None:
         """Stop the worker threads. The encoder stays usable: they restart on demand."""
-        for pool in (self._image_pool, self._model_thread):
+        with self._pools_lock:
+            pools = (self._image_pool, self._model_thread)
+            self._image_pool = self._model_thread = None
+        for pool in pools:
             if pool is not None:
                 pool.shutdown(wait=False, cancel_futures=True)
-        self._image_pool = self._model_thread = None
+
+
+def _check_batch_size(batch_size: int) -> int:
+    if batch_size < 1:  # a non-positive step would skip every batch and return garbage rows
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    return batch_size
+
+
+def _check_max_length(max_length: int) -> int:
+    if max_length < 2:
+        raise ValueError(f"max_length must be >= 2 ([CLS] and [SEP]), got {max_length}")
+    return max_length

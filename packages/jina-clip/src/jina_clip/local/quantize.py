@@ -30,8 +30,8 @@ def quantize_text_tower(model: JinaCLIPModel, mode: str) -> None:
     from torch.ao.quantization import default_dynamic_qconfig, quantize_dynamic
 
     for module in model.text_model.modules():
-        if isinstance(module, Linear):  # from_float accepts exact nn.Linear only; the small-
-            module.__class__ = nn.Linear  # row fp32 path is moot once the weights are int8
+        if isinstance(module, Linear):  # from_float accepts exact nn.Linear only; the oneDNN
+            module.__class__ = nn.Linear  # fp32 path is moot once the weights are int8
     with warnings.catch_warnings():  # torch.ao points at torchao; the eager API still works
         warnings.simplefilter("ignore")
         quantize_dynamic(model.text_model, {nn.Linear: default_dynamic_qconfig},

@@ -150,5 +150,9 @@ class TextModel(nn.Module):
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         states = self.transformer(input_ids, attention_mask)  # [B, L, C]
         weights = attention_mask.to(states.dtype).unsqueeze(-1)  # [B, L, 1]
-        summed = (states * weights).sum(dim=1)  # [B, C]
-        return summed / weights.sum(dim=1).clamp(min=1e-9)
+        # Sum and divide in fp32, then cast back: in fp16 a sum over thousands of tokens
+        # overflows to inf, and fp16/bf16 cannot hold every token count exactly. (In fp32
+        # this is the same computation as before.)
+        summed = (states * weights).sum(dim=1, dtype=torch.float32)  # [B, C]
+        counts = attention_mask.sum(dim=1, keepdim=True, dtype=torch.float32)  # [B, 1]
+        return (summed / counts.clamp(min=1e-9)).to(states.dtype)
