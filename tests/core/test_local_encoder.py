@@ -231,3 +231,24 @@ def test_worker_pools_are_created_once_under_concurrency(tiny_checkpoint: Path) 
         assert len(created) == 1  # one image pool, not one per racing thread
     finally:
         encoder.close()
+
+
+def test_image_urls_share_one_http_client_closed_with_the_encoder(
+    tiny_checkpoint: Path, picture: Path
+) -> None:
+    from tests.loopback import serve_http
+
+    encoder = JinaCLIP.local(tiny_checkpoint, device="cpu")
+    with serve_http(directory=picture.parent) as url:
+        image_url = f"{url}/{picture.name}"
+        first = encoder.encode_image([image_url, image_url])
+        fetcher = encoder._fetcher  # type: ignore[attr-defined]
+        assert fetcher is not None
+        encoder.encode_image([image_url])
+        assert encoder._fetcher is fetcher  # type: ignore[attr-defined]  # reused
+        np.testing.assert_allclose(first[0], encoder.encode_image([picture])[0], atol=1e-6)
+        encoder.close()
+        assert encoder._fetcher is None  # type: ignore[attr-defined]
+        assert fetcher._client.is_closed  # type: ignore[attr-defined]
+        assert encoder.encode_image([image_url]).shape == (1, encoder.dimension)
+    encoder.close()

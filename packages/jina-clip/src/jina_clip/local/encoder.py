@@ -24,6 +24,7 @@ from tqdm.auto import tqdm
 
 from ..base import ImageInput, JinaCLIP, check_images, check_texts
 from ..errors import ImageDecodeError, TextTooLongError
+from ..images.fetch import UrlFetcher
 from ..images.preprocess import ImagePreprocessor
 from ..images.sources import DEFAULT_LIMITS, ImageLimits, load_image
 from ..model import JinaCLIPModel, resolve_checkpoint
@@ -129,6 +130,7 @@ class LocalJinaCLIP(JinaCLIP):
         self.image_limits = image_limits
         self.image_workers = image_workers or min(8, os.cpu_count() or 1)
         self._image_pool: ThreadPoolExecutor | None = None
+        self._fetcher: UrlFetcher | None = None  # one HTTP client for image URLs, reused
         self._model_thread: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()  # one model call at a time
         self._pools_lock = threading.Lock()  # creating / closing the worker pools
@@ -236,7 +238,9 @@ class LocalJinaCLIP(JinaCLIP):
         Like the official ``encode_image``, every image is converted to RGB *before* the
         processor's resize: it matters for RGBA, LA, palette and 1-bit images (Pillow resizes
         RGBA premultiplied and palette images with nearest neighbour)."""
-        picture = load_image(image, index=index, limits=self.image_limits)
+        picture = load_image(
+            image, index=index, limits=self.image_limits, fetcher=self._url_fetcher()
+        )
         try:
             if picture.mode != "RGB":
                 picture = picture.convert("RGB")
@@ -245,6 +249,14 @@ class LocalJinaCLIP(JinaCLIP):
             raise ImageDecodeError(
                 f"cannot convert {picture.mode} image to RGB: {err}", index=index
             ) from err
+
+    def _url_fetcher(self) -> UrlFetcher:
+        """The encoder's one HTTP client for image URLs (connection reuse across inputs and
+        calls; thread-safe; closed by :meth:`close`)."""
+        with self._pools_lock:
+            if self._fetcher is None:
+                self._fetcher = UrlFetcher(limits=self.image_limits)
+            return self._fetcher
 
     def _decoded_batches(
         self, items: list[ImageInput], batch_size: int
@@ -354,13 +366,17 @@ class LocalJinaCLIP(JinaCLIP):
         )
 
     def close(self) -> None:
-        """Stop the worker threads. The encoder stays usable: they restart on demand."""
+        """Stop the worker threads and close the HTTP client for image URLs. The encoder stays
+        usable: they restart on demand."""
         with self._pools_lock:
             pools = (self._image_pool, self._model_thread)
-            self._image_pool = self._model_thread = None
+            fetcher = self._fetcher
+            self._image_pool = self._model_thread = self._fetcher = None
         for pool in pools:
             if pool is not None:
                 pool.shutdown(wait=False, cancel_futures=True)
+        if fetcher is not None:
+            fetcher.close()
 
 
 def _check_batch_size(batch_size: int) -> int:
