@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import email.utils
+import time
 
 import httpx
 import pytest
@@ -34,6 +35,21 @@ def test_parse_retry_after():
     date = email.utils.formatdate(1_000_030, usegmt=True)
     assert parse_retry_after(date, now=1_000_000) == pytest.approx(30)
     assert parse_retry_after(date, now=1_000_100) == 0.0
+
+
+@pytest.mark.skipif(not hasattr(time, "tzset"), reason="needs time.tzset")
+def test_parse_retry_after_zoneless_date_is_utc(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A "-0000" (or zoneless) HTTP date is UTC, not the machine's local time."""
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    try:
+        date = email.utils.formatdate(1_000_030, usegmt=True).replace("GMT", "-0000")
+        assert parse_retry_after(date, now=1_000_000) == pytest.approx(30)
+        zoneless = date.replace(" -0000", "")
+        assert parse_retry_after(zoneless, now=1_000_000) == pytest.approx(30)
+    finally:
+        monkeypatch.undo()
+        time.tzset()
 
 
 def test_backoff_is_jittered_exponential_and_capped():

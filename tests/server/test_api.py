@@ -237,3 +237,50 @@ async def test_served_model_name(encoder: FakeEncoder, make_client: Any) -> None
     client = make_client(encoder, served_model_name="my-clip")
     r = await client.post("/v1/embeddings", json={"model": "my-clip", "input": "a"})
     assert r.status_code == 200 and r.json()["model"] == "my-clip"
+
+
+async def test_auth_is_checked_before_the_body_is_parsed(encoder: FakeEncoder,
+                                                         make_client: Any) -> None:
+    """An unauthenticated client gets 401 whatever it sends (not a 422 from parsing its
+    body), and the schema is not served to it either; /health stays open."""
+    client = make_client(encoder, api_key="s3cret-token")
+    r = await client.post("/v1/embeddings", content=b"{not json",
+                          headers={"content-type": "application/json"})
+    assert assert_error(r, 401)["code"] == "unauthorized"
+    assert r.headers["www-authenticate"] == "Bearer"
+    assert_error(await client.get("/openapi.json"), 401)
+    ok = {"Authorization": "bearer  s3cret-token "}
+    r = await client.post("/v1/embeddings", content=b"{not json",
+                          headers={**ok, "content-type": "application/json"})
+    assert_error(r, 422)
+    assert (await client.get("/health")).status_code == 200
+    assert encoder.text_calls == []
+
+
+async def test_response_is_built_off_the_event_loop(client: Any,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """Formatting and JSON-rendering thousands of vectors takes ~1 s: not on the loop."""
+    import threading
+
+    from fastapi.responses import JSONResponse
+
+    import jina_clip.server.app as app_module
+
+    loop_thread = threading.get_ident()
+    seen: list[tuple[str, bool]] = []
+    real_format, real_render = app_module._format, JSONResponse.render
+
+    def format_(vectors: Any, kind: str) -> Any:
+        seen.append(("format", threading.get_ident() == loop_thread))
+        return real_format(vectors, kind)
+
+    def render(self: Any, content: Any) -> bytes:
+        if isinstance(content, dict) and "data" in content:
+            seen.append(("render", threading.get_ident() == loop_thread))
+        return real_render(self, content)
+
+    monkeypatch.setattr(app_module, "_format", format_)
+    monkeypatch.setattr(JSONResponse, "render", render)
+    r = await embed(client, ["a", "b"])
+    assert r.status_code == 200
+    assert seen == [("format", False), ("render", False)]

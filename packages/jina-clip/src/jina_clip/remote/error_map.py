@@ -3,6 +3,7 @@ whether it is worth retrying. Pure functions: the sync and async transports shar
 
 from __future__ import annotations
 
+import datetime
 import email.utils
 import json
 import math
@@ -63,6 +64,8 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
             return None
         if when is None:
             return None
+        if when.tzinfo is None:  # "-0000" or no zone: HTTP dates are always UTC, not local
+            when = when.replace(tzinfo=datetime.timezone.utc)
         seconds = when.timestamp() - (time.time() if now is None else now)
     if not math.isfinite(seconds):
         return None

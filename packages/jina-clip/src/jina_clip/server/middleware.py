@@ -1,7 +1,8 @@
-"""Pure-ASGI middleware: request ids, the request-body cap, and a last-resort 500.
+"""Pure-ASGI middleware: request ids, bearer auth, the request-body cap, and a last-resort 500.
 
-The body is counted while it streams in, so an oversized upload is refused after at most
-``max_body_bytes`` have been read, whatever its Content-Length claims.
+Auth is checked first, before any of the body is read. The body is counted while it streams
+in, so an oversized upload is refused after at most ``max_body_bytes`` have been read, whatever
+its Content-Length claims.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import logging
 import re
 import uuid
+from collections.abc import Callable, Collection
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -26,11 +28,17 @@ class _BodyTooLarge(Exception):
 
 
 class RequestContextMiddleware:
-    """Assign ``x-request-id`` (the client's, if sane), cap the body, render crashes as 500."""
+    """Assign ``x-request-id`` (the client's, if sane), check auth, cap the body, render
+    crashes as 500. ``authorize(authorization_header) -> bool`` (None: no auth) guards every
+    path but ``open_paths``."""
 
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int,
+                 authorize: Callable[[str], bool] | None = None,
+                 open_paths: Collection[str] = ()) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.authorize = authorize
+        self.open_paths = frozenset(open_paths)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -45,6 +53,11 @@ class RequestContextMiddleware:
         async def reply(status: int, detail: str, **kw: Any) -> None:
             await error_response(status, detail, request_id, **kw)(scope, receive, send)
 
+        if (self.authorize is not None and scope.get("path") not in self.open_paths
+                and not self.authorize(headers.get("authorization", ""))):
+            await reply(401, "missing or invalid API key; send 'Authorization: Bearer <key>'",
+                        headers={"WWW-Authenticate": "Bearer"})
+            return
         limit = self.max_body_bytes
         declared = headers.get("content-length", "")
         if declared.isdigit() and int(declared) > limit:
