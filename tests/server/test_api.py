@@ -115,6 +115,16 @@ async def test_too_many_inputs_is_400(encoder: FakeEncoder, make_client: Any) ->
     assert encoder.text_calls == []
 
 
+async def test_request_larger_than_the_queue_is_400_not_503(encoder: FakeEncoder,
+                                                            make_client: Any) -> None:
+    """503 + Retry-After tells clients to retry; a request that can never fit must not."""
+    client = make_client(encoder, max_queue=3)
+    r = await embed(client, ["a"] * 4)
+    assert assert_error(r, 400, "split")["code"] == "too_many_inputs"
+    assert "retry-after" not in r.headers
+    assert (await embed(client, ["a"] * 3)).status_code == 200
+
+
 @pytest.mark.parametrize(
     ("input", "words"),
     [

@@ -214,6 +214,12 @@ class EmbeddingService:
     async def embed(self, req: EmbeddingRequest) -> JSONResponse:
         kind = self._check_options(req)
         parsed = self._parse(req)
+        for batcher, n in ((self.state.text_batcher, len(parsed.texts)),
+                           (self.state.image_batcher, len(parsed.images))):
+            if n > batcher.max_queue:  # could never be queued: a 503 would be retried forever
+                raise HTTPError(400, f"{n} {batcher.name} inputs are more than this server "
+                                     f"queues at once ({batcher.max_queue}); split the request",
+                                code="too_many_inputs")
         # 1. validate and decode everything, so that bad input never reaches a batch
         checks: list[Awaitable[tuple[list[Any], int]]] = []
         if parsed.texts:
