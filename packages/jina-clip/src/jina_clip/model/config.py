@@ -77,6 +77,30 @@ def _note_unknown(where: str, keys: list[str]) -> None:
         log.warning("config.json %s: ignoring unknown keys %s", where, ", ".join(sorted(keys)))
 
 
+def _field_values(
+    cfg: Mapping[str, Any],
+    *,
+    fields: set[str],
+    ignored: frozenset[str],
+    default_only: Mapping[str, tuple[Any, ...]],
+    where: str,
+) -> dict[str, Any]:
+    """The values of ``fields`` in ``cfg``. Options in ``default_only`` must have a value we
+    implement (else refused); keys neither known nor ignored are logged."""
+    values: dict[str, Any] = {}
+    unknown = []
+    for key, value in cfg.items():
+        if key in fields:
+            values[key] = value
+        elif key in default_only:
+            if not _is_default(default_only, key, value):
+                raise _refuse(f"{where} option {key}={value!r}")
+        elif key not in ignored:
+            unknown.append(key)
+    _note_unknown(where, unknown)
+    return values
+
+
 def _refuse(what: str) -> ModelLoadError:
     return ModelLoadError(
         f"unsupported checkpoint: {what}. This native implementation covers jina-clip-v1 "
@@ -112,18 +136,13 @@ class TextConfig:
             raise _refuse(f"text pooler_type {cfg.get('pooler_type')!r}")
         if cfg.get("proj_type") not in (None, "identity"):
             raise _refuse(f"text proj_type {cfg.get('proj_type')!r}")
-        kwargs = dict(cfg.get("hf_model_config_kwargs") or {})
-        fields = {f.name for f in dataclasses.fields(cls)} - {"pooler_type"}
-        values: dict[str, Any] = {}
-        unknown = []
-        for key, value in kwargs.items():
-            if key in fields:
-                values[key] = value
-            elif key in _TEXT_DEFAULT_ONLY and not _is_default(_TEXT_DEFAULT_ONLY, key, value):
-                raise _refuse(f"text tower option {key}={value!r}")
-            elif key not in _TEXT_IGNORED and key not in _TEXT_DEFAULT_ONLY:
-                unknown.append(key)
-        _note_unknown("text_config.hf_model_config_kwargs", unknown)
+        values = _field_values(
+            cfg.get("hf_model_config_kwargs") or {},
+            fields={f.name for f in dataclasses.fields(cls)} - {"pooler_type"},
+            ignored=_TEXT_IGNORED,
+            default_only=_TEXT_DEFAULT_ONLY,
+            where="text_config.hf_model_config_kwargs",
+        )
         config = cls(**values)
         if config.hidden_act not in ("gelu", "gelu_new", "gelu_pytorch_tanh"):
             raise _refuse(f"text hidden_act {config.hidden_act!r}")
@@ -185,17 +204,13 @@ class VisionConfig:
 
     @classmethod
     def from_dict(cls, cfg: Mapping[str, Any]) -> VisionConfig:
-        fields = {f.name for f in dataclasses.fields(cls)} - {"layer_norm_eps", "rope_theta"}
-        values: dict[str, Any] = {}
-        unknown = []
-        for key, value in cfg.items():
-            if key in fields:
-                values[key] = value
-            elif key in _VISION_DEFAULT_ONLY and not _is_default(_VISION_DEFAULT_ONLY, key, value):
-                raise _refuse(f"vision option {key}={value!r}")
-            elif key not in _VISION_IGNORED and key not in _VISION_DEFAULT_ONLY:
-                unknown.append(key)
-        _note_unknown("vision_config", unknown)
+        values = _field_values(
+            cfg,
+            fields={f.name for f in dataclasses.fields(cls)} - {"layer_norm_eps", "rope_theta"},
+            ignored=_VISION_IGNORED,
+            default_only=_VISION_DEFAULT_ONLY,
+            where="vision_config",
+        )
         config = cls(**values)
         checks = [
             (not config.rope_embeddings, "vision without rope_embeddings"),
