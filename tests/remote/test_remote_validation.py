@@ -59,6 +59,12 @@ def _wrong_dim(resp):
     return resp
 
 
+def _keyed_by_type(resp):
+    entry = resp["data"][1]
+    entry["embedding"] = {"base64": entry["embedding"]}  # only sent for several types
+    return resp
+
+
 def _no_data(resp):
     del resp["data"]
     return resp
@@ -76,6 +82,7 @@ def _no_data(resp):
         (_not_base64, "does not decode"),
         (_wrong_dim, "512 dimensions, expected 768"),
         (_no_data, "unexpected shape"),
+        (_keyed_by_type, "embedding 1 does not decode: an object keyed by embedding type"),
     ],
 )
 def test_inconsistent_response_raises(api, make_encoder, twin, mutate, message):

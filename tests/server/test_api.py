@@ -78,6 +78,26 @@ async def test_base64_output_matches_float(client: Any, field: str) -> None:
     np.testing.assert_array_equal(got, floats)
 
 
+async def test_several_embedding_types_give_an_object_per_vector(client: Any) -> None:
+    floats = vectors((await embed(client, ["a", "b"])).json())
+    r = await embed(client, ["a", "b"], embedding_type=["float", "base64", "float", "ubinary"])
+    assert r.status_code == 200, r.text
+    resp = EmbeddingResponse.model_validate(r.json())
+    for d, want in zip(resp.data, floats, strict=True):
+        assert isinstance(d.embedding, dict) and list(d.embedding) == ["float", "base64",
+                                                                       "ubinary"]
+        np.testing.assert_allclose(d.embedding["float"], want, rtol=1e-6)
+        np.testing.assert_array_equal(decode_base64_embedding(d.embedding["base64"]), want)
+        assert r.json()["data"][d.index]["embedding"]["ubinary"] == np.packbits(want > 0).tolist()
+
+
+async def test_one_element_or_repeated_embedding_type_is_the_plain_shape(client: Any) -> None:
+    for kind in (["base64"], ["base64", "base64"]):
+        data = (await embed(client, ["a"], embedding_type=kind)).json()["data"]
+        assert isinstance(data[0]["embedding"], str), kind
+    assert_error(await embed(client, ["a"], embedding_type=[]), 422, "embedding_type")
+
+
 async def test_binary_and_ubinary_pack_sign_bits(client: Any) -> None:
     v = unit(FakeEncoder.text_vector("bits"))
     packed = np.packbits(v > 0)

@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from jina_clip.server.batcher import DynamicBatcher, QueueFull
+from jina_clip.server.batcher import BatcherClosed, DynamicBatcher, QueueFull
 
 from .conftest import FakeEncoder, unit
 
@@ -181,3 +181,65 @@ async def test_app_bad_request_does_not_affect_others(make_client: Any) -> None:
         np.testing.assert_allclose(r.json()["data"][0]["embedding"],
                                    unit(FakeEncoder.text_vector(text)), rtol=1e-6)
     assert any(len(c) > 2 for c in enc.text_calls)  # they really were merged first
+
+
+async def test_aclose_mid_batch_fails_every_submitter_promptly(pool: Any) -> None:
+    started = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    def fn(items: list[int]) -> np.ndarray:
+        loop.call_soon_threadsafe(started.set)
+        time.sleep(0.5)  # the model is busy when shutdown comes
+        return rows_for(items)
+
+    b = DynamicBatcher(fn, executor=pool, max_batch_size=4, max_wait_ms=0)
+    # [1, 2] and [3, 4] fill the first batch, so both leave the queue; [5] stays queued.
+    subs = [asyncio.ensure_future(b.submit(r)) for r in ([1, 2], [3, 4], [5])]
+    await asyncio.wait_for(started.wait(), 5)
+    await b.aclose()
+    results = await asyncio.wait_for(asyncio.gather(*subs, return_exceptions=True), 5)
+    assert all(isinstance(r, BatcherClosed) for r in results), results
+    with pytest.raises(BatcherClosed):
+        await b.submit([6])
+
+
+async def test_cancelled_requests_free_queue_room_at_once(pool: Any) -> None:
+    release = concurrent.futures.Future[None]()
+    seen: list[list[int]] = []
+
+    def fn(items: list[int]) -> np.ndarray:
+        seen.append(list(items))
+        if items == [0]:
+            release.result(5)  # hold the worker so it cannot reach the queued requests
+        return rows_for(items)
+
+    b = DynamicBatcher(fn, executor=pool, max_batch_size=4, max_wait_ms=0, max_queue=4)
+    busy = asyncio.ensure_future(b.submit([0]))
+    await asyncio.sleep(0.05)
+    gone = [asyncio.ensure_future(b.submit(r)) for r in ([1, 2], [3, 4])]
+    await asyncio.sleep(0)
+    assert b.queue_depth == 4
+    for task in gone:  # what a client disconnect does to the awaiting request task
+        task.cancel()
+    await asyncio.gather(*gone, return_exceptions=True)
+    assert b.queue_depth == 0
+    fresh = asyncio.ensure_future(b.submit([5, 6, 7, 8]))  # QueueFull before the fix
+    await asyncio.sleep(0)
+    assert not fresh.done() and b.queue_depth == 4
+    release.set_result(None)
+    await busy
+    np.testing.assert_array_equal(await asyncio.wait_for(fresh, 5), rows_for([5, 6, 7, 8]))
+    assert seen == [[0], [5, 6, 7, 8]]  # the cancelled items never reached the model
+    await b.aclose()
+
+
+async def test_app_shutdown_mid_batch_is_503(make_client: Any) -> None:
+    enc = FakeEncoder(delay=0.5)
+    client = make_client(enc, max_batch_size=8, max_wait_ms=0)
+    pending = asyncio.ensure_future(
+        client.post("/v1/embeddings", json={"model": MODEL, "input": ["a", "b"]}))
+    await asyncio.sleep(0.1)
+    await client._transport.app.state.server.text_batcher.aclose()
+    r = await asyncio.wait_for(pending, 5)
+    assert r.status_code == 503, r.text
+    assert r.json()["code"] == "shutting_down" and "shutting down" in r.json()["detail"]

@@ -75,9 +75,12 @@ class EmbeddingRequest(BaseModel):
 
 
 class EmbeddingData(BaseModel):
+    """One vector. With several ``embedding_type`` values requested, ``embedding`` is an
+    object keyed by type (``{"float": [...], "base64": "..."}``), as Jina's API answers."""
+
     object: Literal["embedding"] = "embedding"
     index: int
-    embedding: list[float] | str
+    embedding: list[float] | str | dict[str, list[float] | str]
 
 
 class Usage(BaseModel):

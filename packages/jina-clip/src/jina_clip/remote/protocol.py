@@ -112,6 +112,8 @@ def parse_embeddings(
         if rows[entry.index] is not None:
             raise _invalid(f"index {entry.index} appears twice", response, raw)
         try:
+            if isinstance(entry.embedding, dict):  # we ask for one type; never keyed
+                raise ValueError("an object keyed by embedding type, not one embedding")
             if isinstance(entry.embedding, str):
                 vector = decode_base64_embedding(entry.embedding)
             else:

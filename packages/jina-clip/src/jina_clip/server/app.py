@@ -27,7 +27,7 @@ from ..base import JinaCLIP
 from ..errors import InputError, TextTooLongError
 from ..postprocess import finalize
 from ..wire import EmbeddingRequest, encode_base64_embedding
-from .batcher import DynamicBatcher, QueueFull
+from .batcher import BatcherClosed, DynamicBatcher, QueueFull
 from .config import ServerSettings
 from .decode import ImageLoader
 from .errors import HTTPError, install_error_handlers
@@ -116,14 +116,18 @@ def _bearer_check(settings: ServerSettings) -> Callable[[str], bool] | None:
     return check
 
 
-def _embedding_type(req: EmbeddingRequest) -> str:
+def _embedding_types(req: EmbeddingRequest) -> list[str]:
+    """The requested output types, distinct and in request order.
+
+    More than one means each ``embedding`` is an object keyed by type, as in Jina's API; a
+    one-element list is the same as the plain string.
+    """
     kind = req.embedding_type
     if isinstance(kind, list):
-        if len(set(kind)) != 1:
-            raise HTTPError(422, "embedding_type: give one type; several at once are not "
-                                 "supported by this server")
-        kind = kind[0]
-    return kind or req.encoding_format or "float"
+        if not kind:
+            raise HTTPError(422, "embedding_type: give at least one type")
+        return list(dict.fromkeys(kind))
+    return [kind or req.encoding_format or "float"]
 
 
 def _format(vectors: np.ndarray, kind: str) -> list[Any]:
@@ -155,7 +159,7 @@ class EmbeddingService:
         self.state = state
         self.settings = state.settings
 
-    def _check_options(self, req: EmbeddingRequest) -> str:
+    def _check_options(self, req: EmbeddingRequest) -> list[str]:
         if req.model not in self.state.model_names:
             raise HTTPError(400, f"model {req.model!r} is not served here; this server serves "
                                  f"{self.settings.served_model_name!r}", code="invalid_model")
@@ -165,7 +169,7 @@ class EmbeddingService:
         if req.dimensions is not None and req.dimensions > self.state.dimension:
             raise HTTPError(422, f"dimensions={req.dimensions} is larger than the model's "
                                  f"{self.state.dimension}")
-        return _embedding_type(req)
+        return _embedding_types(req)
 
     def _parse(self, req: EmbeddingRequest) -> ParsedInput:
         try:
@@ -206,13 +210,16 @@ class EmbeddingService:
         except QueueFull as exc:
             raise HTTPError(503, f"server is busy: {exc}; retry later", code="queue_full",
                             headers={"Retry-After": str(self.settings.retry_after_s)}) from None
+        except BatcherClosed as exc:  # shutdown: another replica (or a restart) can answer
+            raise HTTPError(503, str(exc), code="shutting_down",
+                            headers={"Retry-After": str(self.settings.retry_after_s)}) from None
         except InputError as exc:  # the model refused an input the checks let through
             if exc.index is not None and 0 <= exc.index < len(indices):
                 raise InputError(exc.reason, index=indices[exc.index]) from None
             raise
 
     async def embed(self, req: EmbeddingRequest) -> JSONResponse:
-        kind = self._check_options(req)
+        kinds = self._check_options(req)
         parsed = self._parse(req)
         for batcher, n in ((self.state.text_batcher, len(parsed.texts)),
                            (self.state.image_batcher, len(parsed.images))):
@@ -241,13 +248,19 @@ class EmbeddingService:
             vectors[indices] = rows
         tokens = sum(n for _, n in ready)
         # Post-processing and JSON rendering take ~1 s for 2048 float vectors: off the loop.
-        return await asyncio.to_thread(self._respond, vectors, req, kind, tokens)
+        return await asyncio.to_thread(self._respond, vectors, req, kinds, tokens)
 
-    def _respond(self, vectors: np.ndarray, req: EmbeddingRequest, kind: str,
+    def _respond(self, vectors: np.ndarray, req: EmbeddingRequest, kinds: list[str],
                  tokens: int) -> JSONResponse:
         vectors = finalize(vectors, dimensions=req.dimensions, normalize=req.normalized)
+        if len(kinds) == 1:
+            embeddings: list[Any] = _format(vectors, kinds[0])
+        else:
+            formatted = {kind: _format(vectors, kind) for kind in kinds}
+            embeddings = [{kind: formatted[kind][i] for kind in kinds}
+                          for i in range(len(vectors))]
         data = [{"object": "embedding", "index": i, "embedding": e}
-                for i, e in enumerate(_format(vectors, kind))]
+                for i, e in enumerate(embeddings)]
         return JSONResponse({
             "model": self.settings.served_model_name, "object": "list",
             "usage": {"total_tokens": tokens, "prompt_tokens": tokens}, "data": data})

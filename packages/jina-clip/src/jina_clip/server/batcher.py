@@ -6,9 +6,11 @@ the model once in a worker thread (never on the event loop) and scatters the row
 request in order. A request larger than a batch is spread over several batches.
 
 The queue is bounded in items: a submit that would overflow it raises :class:`QueueFull` at
-once (the app answers 503 + Retry-After) instead of letting latency grow without bound. If a
-merged batch fails, each request in it is re-run alone so that one bad input fails only its
-own request.
+once (the app answers 503 + Retry-After) instead of letting latency grow without bound. A
+request whose caller goes away (client disconnect cancels its task) leaves the queue and its
+count at once, so abandoned work cannot cause 503s. If a merged batch fails, each request in
+it is re-run alone so that one bad input fails only its own request. :meth:`aclose` fails
+every request it has not answered, queued or in the running batch, with :class:`BatcherClosed`.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from typing import Any, Generic, TypeVar
 
 import numpy as np
 
-__all__ = ["DynamicBatcher", "QueueFull"]
+__all__ = ["BatcherClosed", "DynamicBatcher", "QueueFull"]
 
 T = TypeVar("T")
 log = logging.getLogger("jina_clip.server")
@@ -32,6 +34,10 @@ log = logging.getLogger("jina_clip.server")
 
 class QueueFull(Exception):
     """The batcher's queue cannot take the submitted items now."""
+
+
+class BatcherClosed(RuntimeError):
+    """The batcher was shut down before it answered (the app answers 503)."""
 
 
 @dataclass(eq=False)
@@ -92,6 +98,10 @@ class DynamicBatcher(Generic[T]):
         self.stats = BatcherStats()
         self._jobs: collections.deque[_Job[T]] = collections.deque()
         self._pending = 0  # items queued, not yet in a batch
+        # The batch the worker is running: its jobs have left ``_jobs`` (when all their items
+        # were taken), so without this a shutdown mid-batch would leave their futures hanging.
+        self._inflight: list[_Slice] = []
+        self._closed = False
         self._wakeup: asyncio.Event | None = None
         self._task: asyncio.Task[None] | None = None
 
@@ -104,6 +114,8 @@ class DynamicBatcher(Generic[T]):
         """Embed ``items``; returns their rows in order. Raises :class:`QueueFull`."""
         if not items:
             raise ValueError("submit() needs at least one item")
+        if self._closed:
+            raise BatcherClosed(f"{self.name} batcher is shut down")
         if self._pending + len(items) > self.max_queue:
             raise QueueFull(f"{self.name} queue is full ({self._pending} items waiting)")
         self._ensure_worker()
@@ -116,19 +128,26 @@ class DynamicBatcher(Generic[T]):
         try:
             return await job.future
         finally:
-            if not job.future.done():  # the caller went away: drop what is still queued
+            # Cancelling the caller also cancels ``job.future``, so "done" is not enough here.
+            if not job.future.done() or job.future.cancelled():  # the caller went away
                 job.failed = True
+                self._release(job)
 
     async def aclose(self) -> None:
-        """Stop the worker; queued requests fail."""
+        """Stop the worker and fail every unanswered request, queued or in the running batch,
+        with :class:`BatcherClosed`; later submits fail the same way."""
+        self._closed = True
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
-        for job in self._jobs:
-            if not job.future.done():
-                job.future.set_exception(RuntimeError("server is shutting down"))
+        jobs = {id(s.job): s.job for s in self._inflight}
+        jobs.update((id(job), job) for job in self._jobs)
+        for job in jobs.values():
+            self._fail(job, BatcherClosed(f"server is shutting down; {self.name} request "
+                                          f"was not finished"))
+        self._inflight = []
         self._jobs.clear()
         self._pending = 0
 
@@ -138,6 +157,14 @@ class DynamicBatcher(Generic[T]):
         if self._task is None or self._task.done():
             self._wakeup = asyncio.Event()
             self._task = asyncio.get_running_loop().create_task(self._run(), name=self.name)
+
+    def _release(self, job: _Job[Any]) -> None:
+        """Take a dead job's untaken items out of the queue and its count now, wherever it is in
+        the queue, instead of when the worker reaches it (which could cause early 503s)."""
+        if job.taken < len(job.items):
+            with contextlib.suppress(ValueError):  # already dropped by the worker
+                self._jobs.remove(job)
+                self._pending -= len(job.items) - job.taken
 
     def _drop_dead(self) -> None:
         while self._jobs and self._jobs[0].dead:
@@ -164,7 +191,10 @@ class DynamicBatcher(Generic[T]):
                 self._drop_dead()
             batch = self._take()
             if batch:
+                # Not cleared in a ``finally``: if aclose cancels us mid-batch it fails these.
+                self._inflight = batch
                 await self._execute(batch)
+                self._inflight = []
 
     def _take(self) -> list[_Slice]:
         """Cut up to ``max_batch_size`` items off the front of the queue."""
@@ -233,3 +263,4 @@ class DynamicBatcher(Generic[T]):
         if not job.future.done():
             job.future.set_exception(exc)
         job.failed = True
+        self._release(job)  # a request spanning batches: its later items need no room
