@@ -252,3 +252,24 @@ def test_image_urls_share_one_http_client_closed_with_the_encoder(
         assert fetcher._client.is_closed  # type: ignore[attr-defined]
         assert encoder.encode_image([image_url]).shape == (1, encoder.dimension)
     encoder.close()
+
+
+def test_checkpoint_truncate_dim_is_the_default_dimensions(
+    tiny_checkpoint: Path, tmp_path: Path
+) -> None:
+    """The official encode_* default to config.truncate_dim (parity audit D6)."""
+    import json
+    import shutil
+
+    directory = tmp_path / "with-truncate-dim"
+    shutil.copytree(tiny_checkpoint, directory)
+    config = json.loads((directory / "config.json").read_text())
+    config["truncate_dim"] = 8
+    (directory / "config.json").write_text(json.dumps(config))
+    defaulted = JinaCLIP.local(directory, device="cpu")
+    explicit = JinaCLIP.local(tiny_checkpoint, device="cpu", dimensions=8)
+    full = JinaCLIP.local(directory, device="cpu", dimensions=defaulted.model.text_dim)  # type: ignore[attr-defined]
+    assert defaulted.dimension == 8 and full.dimension > 8
+    np.testing.assert_allclose(
+        defaulted.encode_text(TEXTS), explicit.encode_text(TEXTS), atol=1e-6
+    )

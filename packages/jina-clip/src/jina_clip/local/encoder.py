@@ -54,7 +54,8 @@ class LocalJinaCLIP(JinaCLIP):
         max_length: longest text in tokens (default 8192).
         truncate: cut longer texts instead of raising :class:`TextTooLongError`.
         normalize: L2-normalize vectors (default True).
-        dimensions: keep only the first ``dimensions`` components (then normalize).
+        dimensions: keep only the first ``dimensions`` components (then normalize). Default:
+            the checkpoint's ``truncate_dim`` (none for jina-clip-v1), like the official code.
         show_progress: tqdm progress bar over batches.
         revision, cache_dir, local_files_only: passed to the hub download.
         image_workers: threads decoding images (default: CPU count, at most 8).
@@ -123,6 +124,8 @@ class LocalJinaCLIP(JinaCLIP):
         self.truncate = truncate
         self.normalize = normalize
         native = self.model.text_dim
+        if dimensions is None:  # the checkpoint's default truncation, as the official code does
+            dimensions = self.model.config.truncate_dim
         if dimensions is not None and not 1 <= dimensions <= native:
             raise ValueError(f"dimensions must be between 1 and {native}, got {dimensions}")
         self.dimensions = dimensions

@@ -239,6 +239,9 @@ class JinaCLIPConfig:
     vision: VisionConfig
     logit_scale_init_value: float = 2.6592
     matryoshka_dimensions: tuple[int, ...] | None = None
+    #: Default Matryoshka truncation (the official ``encode_*`` use it when no
+    #: ``truncate_dim`` is passed); None for jina-clip-v1.
+    truncate_dim: int | None = None
 
     @classmethod
     def from_dict(cls, cfg: Mapping[str, Any]) -> JinaCLIPConfig:
@@ -259,6 +262,7 @@ class JinaCLIPConfig:
             vision=vision,
             logit_scale_init_value=float(cfg.get("logit_scale_init_value", 2.6592)),
             matryoshka_dimensions=tuple(dims) if dims else None,
+            truncate_dim=int(cfg["truncate_dim"]) if cfg.get("truncate_dim") else None,
         )
 
     @classmethod
