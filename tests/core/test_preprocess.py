@@ -203,3 +203,14 @@ def test_from_config_missing_or_bad_file(tmp_path: pathlib.Path):
     bad.write_text("[1, 2]")
     with pytest.raises(ModelLoadError, match="JSON object"):
         ImagePreprocessor.from_config(bad)
+
+
+def test_interpolation_names_follow_the_official_transform() -> None:
+    """Parity audit D7: ``random`` means bicubic at inference; ``nearest`` is refused."""
+    random = ImagePreprocessor.from_config({"size": 224, "interpolation": "random"})
+    bicubic = ImagePreprocessor.from_config({"size": 224, "interpolation": "bicubic"})
+    picture = Image.new("RGB", (300, 250), (10, 200, 90))
+    picture.putpixel((150, 125), (255, 0, 0))
+    assert (random.to_uint8(picture) == bicubic.to_uint8(picture)).all()
+    with pytest.raises(ModelLoadError):
+        ImagePreprocessor.from_config({"size": 224, "interpolation": "nearest"})

@@ -46,10 +46,12 @@ __all__ = ["OPENAI_MEAN", "OPENAI_STD", "ImagePreprocessor"]
 OPENAI_MEAN: tuple[float, float, float] = (0.48145466, 0.4578275, 0.40821073)
 OPENAI_STD: tuple[float, float, float] = (0.26862954, 0.26130258, 0.27577711)
 
+#: What the official ``image_transform`` accepts: ``random`` (a training-time choice between
+#: bilinear and bicubic) means bicubic at inference; anything else is refused, as there.
 _INTERPOLATIONS = {
     "bicubic": Image.Resampling.BICUBIC,
     "bilinear": Image.Resampling.BILINEAR,
-    "nearest": Image.Resampling.NEAREST,
+    "random": Image.Resampling.BICUBIC,
 }
 
 
