@@ -277,8 +277,8 @@ def test_own_clients_are_closed(api):
     async def go():
         async with RemoteJinaCLIP(base_url=api.url) as encoder:
             await encoder.aencode_text(["a"])
-            client = encoder._async_client
-        assert client is not None and client.is_closed
+            client = encoder._async_clients[asyncio.get_running_loop()]
+        assert client.is_closed
 
     asyncio.run(go())
 
@@ -287,6 +287,38 @@ def test_async_works_across_event_loops(api, make_encoder):
     encoder = make_encoder()
     for _ in range(3):
         assert asyncio.run(encoder.aencode_text(["a"])).shape == (1, 768)
+    encoder.close()
+
+
+def test_one_encoder_serves_event_loops_in_several_threads_at_once(api, make_encoder):
+    """Each loop gets its own AsyncClient: a second loop (in another thread) neither replaces
+    nor closes the client a first loop is still using."""
+    import threading
+
+    encoder = make_encoder()
+    barrier = threading.Barrier(3)
+    errors: list[BaseException] = []
+    clients: list[object] = []
+
+    async def work() -> None:
+        barrier.wait()  # all loops run their calls at the same time
+        for _ in range(3):
+            assert (await encoder.aencode_text(["a", "b"])).shape == (2, 768)
+        clients.append(encoder._async_clients[asyncio.get_running_loop()])
+
+    def thread_main() -> None:
+        try:
+            asyncio.run(work())
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=thread_main) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not errors, errors
+    assert len({id(c) for c in clients}) == 3  # one client per loop
     encoder.close()
 
 

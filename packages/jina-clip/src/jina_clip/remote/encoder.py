@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import weakref
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
@@ -163,14 +164,20 @@ class RemoteJinaCLIP(JinaCLIP):
 
         self._client = http_client
         self._owns_client = http_client is None
-        self._async_client = async_http_client
-        self._owns_async_client = async_http_client is None
-        self._async_loop: asyncio.AbstractEventLoop | None = None
+        self._user_async_client = async_http_client
+        # Owned AsyncClients, one per event loop (their connections belong to that loop),
+        # so the encoder can serve several loops, even in several threads, at once.
+        self._async_clients: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, httpx.AsyncClient
+        ] = weakref.WeakKeyDictionary()
         self._client_lock = threading.Lock()
         # One limit per encoder, shared by concurrent calls (the API counts per key): a
         # semaphore for threads, and one per event loop for tasks.
         self._sync_slots = threading.BoundedSemaphore(max_concurrency)
-        self._async_slots: tuple[asyncio.AbstractEventLoop, asyncio.Semaphore] | None = None
+        self._async_slots: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, asyncio.Semaphore
+        ] = weakref.WeakKeyDictionary()
+        self._async_lock = threading.Lock()  # guards both per-loop tables
 
         self._total = UsageMeter()
         self._last = TokenUsage()
@@ -456,26 +463,27 @@ class RemoteJinaCLIP(JinaCLIP):
         return await self._run_async(call)
 
     def _async_http(self) -> httpx.AsyncClient:
-        """The encoder's AsyncClient. Its pooled connections belong to one event loop, so an
-        owned client is replaced when called from another loop (e.g. successive
-        ``asyncio.run``)."""
+        """The AsyncClient for the running event loop: the one passed in, or one owned per
+        loop (pooled connections belong to one loop, e.g. successive ``asyncio.run``)."""
+        if self._user_async_client is not None:
+            return self._user_async_client
         loop = asyncio.get_running_loop()
-        if self._async_client is not None and (
-            not self._owns_async_client or self._async_loop is loop
-        ):
-            return self._async_client
-        if self._async_client is not None:
-            logger.debug("event loop changed; replacing the AsyncClient")
-            self._discard_async_client()
-        self._async_client = httpx.AsyncClient(timeout=self._timeout, follow_redirects=False)
-        self._async_loop = loop
-        return self._async_client
+        with self._async_lock:
+            client = self._async_clients.get(loop)
+            if client is None:
+                client = httpx.AsyncClient(timeout=self._timeout, follow_redirects=False)
+                self._async_clients[loop] = client
+            return client
 
     def _async_semaphore(self) -> asyncio.Semaphore:
+        """``max_concurrency`` slots for the running loop (asyncio primitives belong to one
+        loop; the cap applies per event loop)."""
         loop = asyncio.get_running_loop()
-        if self._async_slots is None or self._async_slots[0] is not loop:
-            self._async_slots = (loop, asyncio.Semaphore(self._max_concurrency))
-        return self._async_slots[1]
+        with self._async_lock:
+            slots = self._async_slots.get(loop)
+            if slots is None:
+                slots = self._async_slots[loop] = asyncio.Semaphore(self._max_concurrency)
+            return slots
 
     async def _run_async(self, call: _Call) -> np.ndarray:
         if not call.slices:
@@ -508,20 +516,28 @@ class RemoteJinaCLIP(JinaCLIP):
 
     # --- lifecycle -----------------------------------------------------------------------------
 
-    def _discard_async_client(self) -> None:
-        """Drop an owned AsyncClient from sync code: close it on its loop if that loop is
-        still usable; a closed loop has already torn its connections down."""
-        client, loop = self._async_client, self._async_loop
-        self._async_client, self._async_loop = None, None
-        if client is None or not self._owns_async_client or loop is None or loop.is_closed():
-            return
-        try:
-            if loop.is_running():
-                loop.create_task(client.aclose())
+    def _close_async_clients(self, current: asyncio.AbstractEventLoop | None = None) -> list[
+        httpx.AsyncClient
+    ]:
+        """Detach every owned AsyncClient; close each on its own loop when that is safe from
+        here. Returns the one of ``current`` (the caller's loop) for the caller to await."""
+        with self._async_lock:
+            clients = list(self._async_clients.items())
+            self._async_clients.clear()
+        mine = []
+        for loop, client in clients:
+            if loop is current:
+                mine.append(client)
+            elif loop.is_closed():
+                continue  # a closed loop has already torn its connections down
+            elif loop.is_running():  # possibly in another thread: schedule, thread-safely
+                asyncio.run_coroutine_threadsafe(client.aclose(), loop)
             else:
-                loop.run_until_complete(client.aclose())
-        except RuntimeError:  # another loop runs in this thread: nothing safe to do
-            logger.debug("could not close an AsyncClient of another event loop")
+                try:
+                    loop.run_until_complete(client.aclose())
+                except RuntimeError:  # another loop runs in this thread: nothing safe to do
+                    logger.debug("could not close an AsyncClient of another event loop")
+        return mine
 
     def close(self) -> None:
         """Close the HTTP clients this encoder created (never ones passed in)."""
@@ -529,19 +545,13 @@ class RemoteJinaCLIP(JinaCLIP):
             if self._client is not None and self._owns_client:
                 self._client.close()
                 self._client = None
-        if self._owns_async_client:
-            self._discard_async_client()
+        self._close_async_clients()
 
     async def aclose(self) -> None:
-        client = self._async_client
-        if (
-            client is not None
-            and self._owns_async_client
-            and self._async_loop is asyncio.get_running_loop()
-        ):
-            self._async_client, self._async_loop = None, None
+        for client in self._close_async_clients(asyncio.get_running_loop()):
             await client.aclose()
         self.close()
+
 
 def _check_max_length(max_length: int | None) -> None:
     if max_length is not None:
