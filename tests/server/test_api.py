@@ -314,3 +314,24 @@ async def test_response_is_built_off_the_event_loop(client: Any,
     r = await embed(client, ["a", "b"])
     assert r.status_code == 200
     assert seen == [("format", False), ("render", False)]
+
+
+async def test_inputs_are_parsed_off_the_event_loop(client: Any,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """Decoding inline base64 images of a 32 MB body must not stall the event loop."""
+    import threading
+
+    import jina_clip.server.app as app_module
+
+    loop_thread = threading.get_ident()
+    seen: list[bool] = []
+    real_parse = app_module.parse_input
+
+    def parse(*args: Any, **kwargs: Any) -> Any:
+        seen.append(threading.get_ident() == loop_thread)
+        return real_parse(*args, **kwargs)
+
+    monkeypatch.setattr(app_module, "parse_input", parse)
+    r = await embed(client, ["a", {"image": png_b64()}])
+    assert r.status_code == 200
+    assert seen == [False]

@@ -220,7 +220,10 @@ class EmbeddingService:
 
     async def embed(self, req: EmbeddingRequest) -> JSONResponse:
         kinds = self._check_options(req)
-        parsed = self._parse(req)
+        # Off the loop: base64-decoding inline images of a large body takes tens of ms.
+        parsed = await asyncio.get_running_loop().run_in_executor(
+            self.state.image_pool, self._parse, req
+        )
         for batcher, n in ((self.state.text_batcher, len(parsed.texts)),
                            (self.state.image_batcher, len(parsed.images))):
             if n > batcher.max_queue:  # could never be queued: a 503 would be retried forever
