@@ -85,4 +85,9 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from jina_clip import JinaCLIPError
+
+    try:
+        main()
+    except JinaCLIPError as exc:
+        raise SystemExit(f"quickstart: {exc}\n(no network? `--tiny` runs fully offline)") from None
