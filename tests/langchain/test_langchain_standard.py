@@ -44,50 +44,39 @@ class TestJinaCLIPEmbeddingsUnitAPI(EmbeddingsUnitTests):
         return {"JINAAI_API_KEY": "jina_alt"}, {"backend": "api"}, {"api_key": "jina_alt"}
 
 
-class TestJinaCLIPEmbeddingsLocal(EmbeddingsIntegrationTests):
+class _IntegrationOnOurBackends(EmbeddingsIntegrationTests):
+    """The standard integration suite; subclasses pick the backend through ``_params``."""
+
+    _embedding_model_params: dict[str, Any]
+
+    @pytest.fixture
+    async def model(self) -> AsyncIterator[JinaCLIPEmbeddings]:
+        """The standard fixture, closed after the test on the test's own event loop (so an
+        async HTTP client does not outlive its loop)."""
+        embeddings = self.embeddings_class(**self.embedding_model_params)
+        yield embeddings
+        await embeddings.aclose()
+
+    @property
+    def embeddings_class(self) -> type[JinaCLIPEmbeddings]:
+        return JinaCLIPEmbeddings
+
+    @property
+    def embedding_model_params(self) -> dict[str, Any]:
+        return self._embedding_model_params
+
+
+class TestJinaCLIPEmbeddingsLocal(_IntegrationOnOurBackends):
     """The local backend on the tiny checkpoint (its path comes from a fixture)."""
 
     @pytest.fixture(autouse=True)
     def _params(self, tiny_params: dict[str, Any]) -> None:
         self._embedding_model_params = tiny_params
 
-    @pytest.fixture
-    async def model(self) -> AsyncIterator[JinaCLIPEmbeddings]:
-        """The standard fixture, closed after the test on the test's own event loop (so an
-        async HTTP client does not outlive its loop)."""
-        embeddings = self.embeddings_class(**self.embedding_model_params)
-        yield embeddings
-        await embeddings.aclose()
 
-    @property
-    def embeddings_class(self) -> type[JinaCLIPEmbeddings]:
-        return JinaCLIPEmbeddings
-
-    @property
-    def embedding_model_params(self) -> dict[str, Any]:
-        return self._embedding_model_params
-
-
-class TestJinaCLIPEmbeddingsAPI(EmbeddingsIntegrationTests):
-    """The API backend against our own server on 127.0.0.1 (pending until the server
-    fixture ``api_server_url`` exists)."""
+class TestJinaCLIPEmbeddingsAPI(_IntegrationOnOurBackends):
+    """The API backend against our own server on 127.0.0.1 (fixture ``api_server_url``)."""
 
     @pytest.fixture(autouse=True)
     def _params(self, api_params: dict[str, Any]) -> None:
         self._embedding_model_params = api_params
-
-    @pytest.fixture
-    async def model(self) -> AsyncIterator[JinaCLIPEmbeddings]:
-        """The standard fixture, closed after the test on the test's own event loop (so an
-        async HTTP client does not outlive its loop)."""
-        embeddings = self.embeddings_class(**self.embedding_model_params)
-        yield embeddings
-        await embeddings.aclose()
-
-    @property
-    def embeddings_class(self) -> type[JinaCLIPEmbeddings]:
-        return JinaCLIPEmbeddings
-
-    @property
-    def embedding_model_params(self) -> dict[str, Any]:
-        return self._embedding_model_params
