@@ -18,6 +18,7 @@ from jina_clip import (
     JinaCLIPSettings,
     TextInputError,
     TextTooLongError,
+    TruncationWarning,
 )
 
 TEXTS = [
@@ -67,13 +68,16 @@ def test_batch_size_does_not_change_results(clip: JinaCLIP) -> None:
     np.testing.assert_allclose(a, b, atol=1e-5)
 
 
-def test_too_long_text_is_refused_unless_truncating(clip: JinaCLIP) -> None:
+def test_too_long_text_is_refused_with_truncate_false(clip: JinaCLIP) -> None:
     long_text = "word " * 100
     with pytest.raises(TextTooLongError) as info:
-        clip.encode_text(["short", long_text], max_length=32)
+        clip.encode_text(["short", long_text], max_length=32, truncate=False)
     assert info.value.index == 1 and info.value.max_length == 32
+    with pytest.warns(TruncationWarning, match="input 1"):  # the default: cut, and warn
+        default = clip.encode_text(["short", long_text], max_length=32)
     cut = clip.encode_text(["short", long_text], max_length=32, truncate=True)
     assert cut.shape == (2, clip.dimension)
+    np.testing.assert_array_equal(cut, default)
     # Truncation keeps the first tokens: same as a text that is already that short.
     ids = clip.tokenize([long_text], max_length=32, truncate=True)[0]  # type: ignore[attr-defined]
     assert len(ids) == 32

@@ -11,7 +11,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from jina_clip import BadRequestError, JinaCLIP, TextTooLongError
+from jina_clip import (
+    BadRequestError,
+    InputRejectedError,
+    JinaCLIP,
+    TextTooLongError,
+    TruncationWarning,
+)
 
 MODEL = "jina-clip-tiny"  # what the api_server_url fixture serves
 TEXTS = ["a bridge at dusk", "hello world", "the small dog runs along the river " * 5, ""]
@@ -64,12 +70,25 @@ async def test_async_parity_and_dimensions(
 def test_too_long_text_fails_remotely_too(api_server_url: str, local: JinaCLIP) -> None:
     too_long = "word " * 9000
     with pytest.raises(TextTooLongError):
-        local.encode_text([too_long])
-    with JinaCLIP.remote(MODEL, base_url=api_server_url) as remote:
+        local.encode_text([too_long], truncate=False)
+    with JinaCLIP.remote(MODEL, base_url=api_server_url, truncate=False) as remote:
         with pytest.raises(BadRequestError) as info:
             remote.encode_text(["fine", too_long])
         assert info.value.status_code == 422
+        assert isinstance(info.value, InputRejectedError) and info.value.index == 1
         assert "input 1" in str(info.value)  # the server names the input index
+
+
+def test_too_long_text_is_cut_with_a_warning_by_default(api_server_url: str,
+                                                        local: JinaCLIP) -> None:
+    too_long = "word " * 9000
+    with JinaCLIP.remote(MODEL, base_url=api_server_url) as remote, pytest.warns(
+        TruncationWarning, match="input 1"
+    ):
+        cut = remote.encode_text(["fine", too_long])
+    with pytest.warns(TruncationWarning, match="input 1"):
+        want = local.encode_text(["fine", too_long])
+    np.testing.assert_allclose(cut, want, atol=1e-5)
     with JinaCLIP.remote(MODEL, base_url=api_server_url, truncate=True) as remote:
         cut = remote.encode_text(["fine", too_long])
     np.testing.assert_allclose(cut, local.encode_text(["fine", too_long], truncate=True), atol=1e-5)

@@ -31,7 +31,7 @@ def test_item_cap_splits_in_order(api, make_encoder, twin):
         body = request.json
         assert body["model"] == "jina-clip-v1"
         assert body["normalized"] is True and body["embedding_type"] == "base64"
-        assert body["truncate"] is False
+        assert body["truncate"] is True  # the default (truncate=None) lets the API cut
         assert "task" not in body and "dimensions" not in body
 
 

@@ -27,6 +27,7 @@ from .errors import (
     ImageNotFoundError,
     ImageTooLargeError,
     InputError,
+    InputRejectedError,
     InsufficientBalanceError,
     JinaCLIPError,
     ModelLoadError,
@@ -35,6 +36,7 @@ from .errors import (
     ServerError,
     TextInputError,
     TextTooLongError,
+    TruncationWarning,
     UnsafeURLError,
 )
 from .settings import JinaCLIPSettings
@@ -75,6 +77,7 @@ __all__ = [
     "ImageNotFoundError",
     "ImageTooLargeError",
     "InputError",
+    "InputRejectedError",
     "InsufficientBalanceError",
     "JinaCLIP",
     "JinaCLIPError",
@@ -88,6 +91,7 @@ __all__ = [
     "TextInputError",
     "TextTooLongError",
     "TokenUsage",
+    "TruncationWarning",
     "UnsafeURLError",
     "__version__",
 ]

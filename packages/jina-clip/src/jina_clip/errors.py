@@ -26,7 +26,10 @@ request id so that a failure can be reported upstream.
         ├── ServerError                       5xx (retried first)
         ├── APIConnectionError                network failure (retried first)
         │   └── APITimeoutError               timeout (retried first)
-        └── ResponseValidationError           malformed or inconsistent response
+        ├── ResponseValidationError           malformed or inconsistent response
+        └── InputRejectedError (also InputError)  4xx naming one input; .index in the call
+
+    TruncationWarning (a UserWarning)         texts were cut to max_length (truncate=None)
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ __all__ = [
     "ImageNotFoundError",
     "ImageTooLargeError",
     "InputError",
+    "InputRejectedError",
     "InsufficientBalanceError",
     "JinaCLIPError",
     "ModelLoadError",
@@ -53,6 +57,7 @@ __all__ = [
     "ServerError",
     "TextInputError",
     "TextTooLongError",
+    "TruncationWarning",
     "UnsafeURLError",
 ]
 
@@ -80,15 +85,55 @@ class TextInputError(InputError):
 
 
 class TextTooLongError(TextInputError):
-    """A text is longer than ``max_length`` tokens and truncation was not asked for."""
+    """A text is longer than ``max_length`` tokens and ``truncate=False`` refuses to cut it."""
 
     def __init__(self, *, index: int, num_tokens: int, max_length: int) -> None:
         self.num_tokens = num_tokens
         self.max_length = max_length
         super().__init__(
             f"text has {num_tokens} tokens, more than max_length={max_length}; "
-            "pass truncate=True to cut it, or raise max_length",
+            "set truncate to cut it, or raise max_length",
             index=index,
+        )
+
+
+#: Inputs named one by one in a :class:`TruncationWarning` message (all are in ``.indices``).
+_WARN_LISTED = 10
+
+
+class TruncationWarning(UserWarning):
+    """Texts longer than ``max_length`` were cut to it because ``truncate`` was left unset
+    (None). One warning per call names every cut input; ``indices`` and ``num_tokens`` hold
+    them all. ``estimated`` is True when the counts are a client-side estimate (the remote
+    encoder cannot see the server's tokenizer). ``truncate=True`` cuts silently,
+    ``truncate=False`` raises :class:`TextTooLongError` instead."""
+
+    def __init__(
+        self,
+        indices: list[int],
+        num_tokens: list[int],
+        max_length: int,
+        *,
+        estimated: bool = False,
+    ) -> None:
+        self.indices = list(indices)
+        self.num_tokens = list(num_tokens)
+        self.max_length = max_length
+        self.estimated = estimated
+        pairs = list(zip(self.indices, self.num_tokens, strict=True))
+        listed = ", ".join(
+            f"input {i} ({'~' if estimated else ''}{n} tokens)" for i, n in pairs[:_WARN_LISTED]
+        )
+        if len(pairs) > _WARN_LISTED:
+            listed += f", and {len(pairs) - _WARN_LISTED} more"
+        if estimated:
+            what = (f"{len(pairs)} text(s) likely exceed {max_length} tokens (estimated from "
+                    f"word counts) and will be cut by the API: {listed}")
+        else:
+            what = f"{len(pairs)} text(s) cut to max_length={max_length} tokens: {listed}"
+        super().__init__(
+            f"{what}; pass truncate=True to cut silently, or truncate=False to raise "
+            "TextTooLongError"
         )
 
 
@@ -218,3 +263,14 @@ class APITimeoutError(APIConnectionError):
 
 class ResponseValidationError(APIError):
     """The API answered 2xx but the body is malformed or inconsistent with the request."""
+
+
+class InputRejectedError(BadRequestError, InputError):
+    """The API refused one input by name (4xx with ``input N: ...``, e.g. an image only the
+    server could decode). ``index`` is the input's position in the whole call, not in the
+    request; catchable as an :class:`InputError` and as a :class:`BadRequestError`."""
+
+    def __init__(self, reason: str, *, index: int, **api_fields: object) -> None:
+        BadRequestError.__init__(self, f"input {index}: {reason}", **api_fields)  # type: ignore[arg-type]
+        self.index = index
+        self.reason = reason

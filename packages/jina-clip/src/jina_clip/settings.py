@@ -76,8 +76,10 @@ class JinaCLIPSettings(BaseModel):
     max_length: int | None = Field(default=None, ge=2)
     """Longest text in tokens (local default 8192, the trained context)."""
 
-    truncate: bool = False
-    """Cut texts over ``max_length`` instead of raising ``TextTooLongError``."""
+    truncate: bool | None = None
+    """Texts over ``max_length`` (API: the model's limit, 8192 tokens for jina-clip): None
+    (default) cuts them and emits one ``TruncationWarning`` per call naming them (over the API
+    an estimate from word counts); True cuts silently; False raises ``TextTooLongError``."""
 
     normalize: bool = True
     """L2-normalize every vector."""
@@ -118,7 +120,7 @@ class JinaCLIPSettings(BaseModel):
         if self.max_length is not None and self.resolved_backend() == "api":
             raise ValueError(
                 "max_length applies to the local model only: the API takes texts up to its own "
-                "limit (8192 tokens for jina-clip); use truncate=True to cut longer texts"
+                "limit (8192 tokens for jina-clip) and cuts longer texts unless truncate=False"
             )
         return self
 

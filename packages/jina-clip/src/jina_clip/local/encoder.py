@@ -13,6 +13,7 @@ import asyncio
 import functools
 import os
 import threading
+import warnings
 from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
@@ -23,7 +24,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..base import ImageInput, JinaCLIP, check_images, check_texts
-from ..errors import ImageDecodeError, TextTooLongError
+from ..errors import ImageDecodeError, TextTooLongError, TruncationWarning
 from ..images.fetch import UrlFetcher
 from ..images.preprocess import ImagePreprocessor
 from ..images.sources import DEFAULT_LIMITS, ImageLimits, load_image
@@ -52,7 +53,9 @@ class LocalJinaCLIP(JinaCLIP):
         dtype: ``auto`` (bf16 on CUDA, fp32 elsewhere), ``float32``, ``bfloat16``, ``float16``.
         batch_size: inputs per model batch; default 32 on CPU, 256 on GPU.
         max_length: longest text in tokens (default 8192).
-        truncate: cut longer texts instead of raising :class:`TextTooLongError`.
+        truncate: texts over ``max_length``: None (default) cuts them and emits one
+            :class:`~jina_clip.errors.TruncationWarning` per call naming them; True cuts
+            silently; False raises :class:`TextTooLongError`.
         normalize: L2-normalize vectors (default True).
         dimensions: keep only the first ``dimensions`` components (then normalize). Default:
             the checkpoint's ``truncate_dim`` (none for jina-clip-v1), like the official code.
@@ -73,7 +76,7 @@ class LocalJinaCLIP(JinaCLIP):
         dtype: str | torch.dtype = "auto",
         batch_size: int | None = None,
         max_length: int | None = None,
-        truncate: bool = False,
+        truncate: bool | None = None,
         normalize: bool = True,
         dimensions: int | None = None,
         show_progress: bool = False,
@@ -159,15 +162,21 @@ class LocalJinaCLIP(JinaCLIP):
     def tokenize(
         self, texts: Sequence[str], *, max_length: int | None = None, truncate: bool | None = None
     ) -> list[list[int]]:
-        """Token ids per text, checked against ``max_length`` (raise, or cut if truncating)."""
+        """Token ids per text, checked against ``max_length``: cut with one warning for the
+        call (``truncate`` None), cut silently (True) or raise (False). A per-call ``truncate``
+        overrides the constructor's; None here means "the constructor's"."""
         limit = self.max_length if max_length is None else _check_max_length(max_length)
-        cut = self.truncate if truncate is None else truncate
+        mode = self.truncate if truncate is None else truncate
         ids = self.tokenizer.encode(list(texts))
-        for i, row in enumerate(ids):
-            if len(row) > limit:
-                if not cut:
-                    raise TextTooLongError(index=i, num_tokens=len(row), max_length=limit)
-                ids[i] = self.tokenizer.truncate(row, limit)
+        long = [i for i, row in enumerate(ids) if len(row) > limit]
+        counts = [len(ids[i]) for i in long]
+        if long and mode is False:
+            raise TextTooLongError(index=long[0], num_tokens=counts[0], max_length=limit)
+        for i in long:
+            ids[i] = self.tokenizer.truncate(ids[i], limit)
+        if long and mode is None:
+            # stacklevel 3: the warning points at the caller of encode_text.
+            warnings.warn(TruncationWarning(long, counts, limit), stacklevel=3)
         return ids
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:

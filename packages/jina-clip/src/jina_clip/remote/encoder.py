@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import warnings
 import weakref
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
@@ -25,22 +26,26 @@ from pydantic import SecretStr
 from ..base import ImageInput, JinaCLIP, check_images, check_texts
 from ..errors import (
     AuthenticationError,
+    BadRequestError,
     ImageTooLargeError,
     ResponseValidationError,
     TextInputError,
+    TruncationWarning,
 )
 from ..postprocess import finalize
 from ..settings import DEFAULT_BASE_URL, api_key_from_env
 from .batching import plan_batches
+from .error_map import rejected_input
 from .inputs import image_to_api_string
 from .models import model_spec
 from .protocol import Envelope, image_item, parse_embeddings, text_item
 from .retry import RetryPolicy
-from .tokens import estimate_image_tokens, estimate_text_tokens
+from .tokens import estimate_image_tokens, estimate_text_tokens, estimate_tokens_per_text
 from .transport import Cancelled, post_async, post_sync
 from .usage import TokenUsage, UsageMeter
 
 __all__ = [
+    "API_MAX_TEXT_TOKENS",
     "DEFAULT_IMAGE_BATCH_SIZE",
     "DEFAULT_MAX_REQUEST_BYTES",
     "DEFAULT_TEXT_BATCH_SIZE",
@@ -58,6 +63,8 @@ _OFFICIAL_HOST = "api.jina.ai"
 _QUERY_TASKS = frozenset({"retrieval.query", "query"})
 _DOCUMENT_TASKS = frozenset({"retrieval.passage", "retrieval.document", "passage", "document"})
 _PROBE_TEXT = "dimension probe"
+#: The API's text limit for jina-clip models (tokens); over it a text is cut or refused.
+API_MAX_TEXT_TOKENS = 8192
 
 
 def _user_agent() -> str:
@@ -110,7 +117,7 @@ class RemoteJinaCLIP(JinaCLIP):
         dimensions: int | None = None,
         show_progress: bool = False,
         max_length: int | None = None,
-        truncate: bool = False,
+        truncate: bool | None = None,
         http_client: httpx.Client | None = None,
         async_http_client: httpx.AsyncClient | None = None,
         default_headers: Mapping[str, str] | None = None,
@@ -268,7 +275,8 @@ class RemoteJinaCLIP(JinaCLIP):
             dimensions=server_dims,
             # Truncating here means normalizing here, after the cut.
             normalized=normalize and client_dims is None,
-            truncate=self._truncate,
+            # None asks the API to cut (what the local encoder does), with a warning here.
+            truncate=self._truncate is not False,
         )
         default_size = DEFAULT_TEXT_BATCH_SIZE if kind == "text" else DEFAULT_IMAGE_BATCH_SIZE
         slices = plan_batches(
@@ -289,6 +297,8 @@ class RemoteJinaCLIP(JinaCLIP):
                     **kwargs: Any) -> _Call:
         _check_max_length(max_length)
         checked = check_texts(texts)
+        if self._truncate is None:
+            _warn_likely_too_long(checked)
         limit = self._max_request_bytes
 
         def too_large(index: int, size: int) -> Exception:
@@ -396,8 +406,11 @@ class RemoteJinaCLIP(JinaCLIP):
         parts: list[np.ndarray | None] = [None] * len(call.slices)
 
         def one(i: int) -> None:
-            response = post_sync(client, self._url, call.body(i), headers, self._timeout,
-                                 self._policy, self._sync_slots, cancel)
+            try:
+                response = post_sync(client, self._url, call.body(i), headers, self._timeout,
+                                     self._policy, self._sync_slots, cancel)
+            except BadRequestError as err:
+                raise rejected_input(err, offset=call.slices[i][0], count=call.count(i)) from err
             parts[i], usage = parse_embeddings(response, count=call.count(i),
                                                dimension=call.expected_dim)
             self._record(usage, meter)
@@ -495,8 +508,11 @@ class RemoteJinaCLIP(JinaCLIP):
         parts: list[np.ndarray | None] = [None] * len(call.slices)
 
         async def one(i: int) -> None:
-            response = await post_async(client, self._url, call.body(i), headers,
-                                        self._timeout, self._policy, slots)
+            try:
+                response = await post_async(client, self._url, call.body(i), headers,
+                                            self._timeout, self._policy, slots)
+            except BadRequestError as err:
+                raise rejected_input(err, offset=call.slices[i][0], count=call.count(i)) from err
             parts[i], usage = parse_embeddings(response, count=call.count(i),
                                                dimension=call.expected_dim)
             self._record(usage, meter)
@@ -556,6 +572,18 @@ class RemoteJinaCLIP(JinaCLIP):
 def _check_max_length(max_length: int | None) -> None:
     if max_length is not None:
         raise ValueError(
-            "the Embeddings API has no max_length; texts over the model's limit fail unless "
-            "truncate=True, which cuts them server-side"
+            "the Embeddings API has no max_length; the server cuts texts over the model's "
+            "limit unless truncate=False, which makes them fail"
         )
+
+
+def _warn_likely_too_long(texts: list[str]) -> None:
+    """With ``truncate=None`` the API cuts silently: warn (once per call) about the texts
+    Jina's estimate says are over the limit. An estimate (~1.1 tokens per word): the server's
+    tokenizer is not available here, so a text of few, very long words can be cut unwarned."""
+    counts = estimate_tokens_per_text(texts)
+    long = [i for i, n in enumerate(counts) if n > API_MAX_TEXT_TOKENS]
+    if long:
+        # stacklevel 4: _warn_likely_too_long <- _plan_texts <- encode_text <- the caller.
+        warnings.warn(TruncationWarning(long, [counts[i] for i in long], API_MAX_TEXT_TOKENS,
+                                        estimated=True), stacklevel=4)

@@ -7,6 +7,7 @@ import datetime
 import email.utils
 import json
 import math
+import re
 import time
 from dataclasses import dataclass
 
@@ -19,6 +20,7 @@ from ..errors import (
     AuthenticationError,
     BadRequestError,
     ConflictError,
+    InputRejectedError,
     InsufficientBalanceError,
     RateLimitError,
     ServerError,
@@ -30,6 +32,7 @@ __all__ = [
     "failure_from_exception",
     "failure_from_response",
     "parse_retry_after",
+    "rejected_input",
     "request_id_of",
 ]
 
@@ -166,3 +169,22 @@ def failure_from_exception(exc: httpx.HTTPError) -> Failure:
     if isinstance(exc, (httpx.UnsupportedProtocol, httpx.LocalProtocolError)):
         return Failure(APIConnectionError(f"request could not be sent ({text})"), False)
     return Failure(APIConnectionError(f"connection failed ({text})"), retryable=True)
+
+
+#: A 4xx detail that names one input of the request (our server's and Jina's wording).
+_INPUT_DETAIL = re.compile(r"input (\d+): (.+)", re.DOTALL)
+
+
+def rejected_input(error: BadRequestError, *, offset: int, count: int) -> BadRequestError:
+    """``error`` as an :class:`InputRejectedError` whose ``index`` is the input's position in
+    the whole call (the request held inputs ``offset .. offset+count-1``), when its detail
+    names one input of the request; else ``error`` unchanged."""
+    body = error.body
+    detail = body.get("detail") if isinstance(body, dict) else None
+    match = _INPUT_DETAIL.match(detail) if isinstance(detail, str) else None
+    if match is None or not 0 <= int(match.group(1)) < count:
+        return error
+    return InputRejectedError(
+        match.group(2), index=offset + int(match.group(1)), status_code=error.status_code,
+        code=error.code, request_id=error.request_id, body=body,
+    )
