@@ -65,7 +65,9 @@ def _add_embed(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
                    help="an image path, URL, data URI or base64 (repeatable)")
     p.add_argument("--dimensions", type=int, default=None)
     p.add_argument("--no-normalize", action="store_true")
-    p.add_argument("--truncate", action="store_true")
+    p.add_argument("--truncate", action=argparse.BooleanOptionalAction, default=None,
+                   help="texts over 8192 tokens: --truncate cuts silently, --no-truncate "
+                   "fails; by default they are cut with a warning")
 
 
 def build_parser() -> argparse.ArgumentParser:
