@@ -62,6 +62,20 @@ def test_onednn_path_is_used_and_follows_weight_changes() -> None:
         torch.testing.assert_close(restored(x), layer(x), atol=0, rtol=0)
 
 
+def test_model_loaded_under_inference_mode_runs(tiny_checkpoint: pathlib.Path) -> None:
+    """Weights created under ``torch.inference_mode`` keep no version counter; the packed
+    weight cache must not need one (this crashed once)."""
+    from jina_clip.local import LocalJinaCLIP
+
+    normal = LocalJinaCLIP(tiny_checkpoint, device="cpu", dtype="float32")
+    with torch.inference_mode():
+        inside = LocalJinaCLIP(tiny_checkpoint, device="cpu", dtype="float32")
+    assert next(inside.model.parameters()).is_inference()
+    texts = ["a dog on a bridge", "the sun at dusk over the sea"]
+    torch.testing.assert_close(torch.from_numpy(inside.encode_text(texts)),
+                               torch.from_numpy(normal.encode_text(texts)), atol=1e-6, rtol=0)
+
+
 def test_linear_keeps_autograd() -> None:
     layer = Linear(8, 4)
     x = torch.randn(2, 8, requires_grad=True)

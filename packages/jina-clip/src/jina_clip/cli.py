@@ -1,5 +1,6 @@
-"""The ``jina-clip`` command: ``serve`` (the Embeddings API server) and ``embed`` (print
-vectors as JSON). Heavy imports (torch, FastAPI) happen only inside the chosen subcommand."""
+"""The ``jina-clip`` command: ``serve`` (the Embeddings API server), ``embed`` (print
+vectors as JSON) and ``bench`` (measure speed and memory on this machine). Heavy imports
+(torch, FastAPI) happen only inside the chosen subcommand."""
 
 from __future__ import annotations
 
@@ -18,6 +19,9 @@ if TYPE_CHECKING:
 __all__ = ["build_parser", "main", "serve_settings"]
 
 API_KEY_ENV = "JINA_CLIP_SERVER_API_KEY"
+#: ``jina-clip bench`` sections, in run order (``jina_clip.bench.SECTIONS``; repeated here so
+#: that ``--help`` does not import torch).
+BENCH_SECTIONS = ("texts", "images", "model", "query", "long", "precision", "int8")
 
 
 def _add_model_args(p: argparse.ArgumentParser) -> None:
@@ -70,12 +74,30 @@ def _add_embed(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
                    "fails; by default they are cut with a warning")
 
 
+def _add_bench(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("bench", help="benchmark the local model against the official-style "
+                       "baseline and print a table")
+    _add_model_args(p)
+    p.add_argument("--random-weights", action="store_true",
+                   help="a full-size checkpoint with random weights (no download; speed only), "
+                   "written once to the cache")
+    p.add_argument("--only", default=None,
+                   help=f"comma-separated sections to run, from: {', '.join(BENCH_SECTIONS)} "
+                   "(default: all but int8)")
+    p.add_argument("--int8", action="store_true", help="also measure quantize='int8' (CPU)")
+    p.add_argument("--quick", action="store_true", help="small workloads (a minute or two)")
+    p.add_argument("--no-baseline", action="store_true", help="skip the baseline runs")
+    p.add_argument("--image-workers", type=int, default=None)
+    p.add_argument("--json", default=None, metavar="PATH", help="also write the rows as JSON")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="jina-clip", description=__doc__)
     parser.add_argument("--version", action="version", version=f"jina-clip {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     _add_serve(sub)
     _add_embed(sub)
+    _add_bench(sub)
     return parser
 
 
@@ -134,13 +156,47 @@ def _embed(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bench(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .bench import SECTIONS, BenchOptions, run_bench
+
+    sections = (tuple(s.strip() for s in args.only.split(",") if s.strip()) if args.only
+                else tuple(s for s in SECTIONS if s != "int8"))
+    if args.int8 and "int8" not in sections:
+        sections += ("int8",)
+    unknown = sorted(set(sections) - set(SECTIONS))
+    if unknown:
+        print(f"jina-clip bench: unknown section(s) {', '.join(unknown)}; choose from "
+              f"{', '.join(SECTIONS)}", file=sys.stderr)
+        return 2
+    model = args.model
+    if args.random_weights:
+        from huggingface_hub.constants import HF_HOME
+
+        from .bench.workloads import random_checkpoint
+
+        print("using a full-size checkpoint with random weights (speed only)", file=sys.stderr)
+        model = str(random_checkpoint(Path(HF_HOME) / "jina-clip-bench" / "random-full"))
+    rows = run_bench(BenchOptions(
+        model=model, device=args.device, dtype=args.dtype, sections=sections,
+        quick=args.quick, baseline=not args.no_baseline, image_workers=args.image_workers,
+    ))
+    if args.json:
+        Path(args.json).write_text(json.dumps([r.to_dict() for r in rows], indent=2) + "\n")
+    return 0
+
+
+_COMMANDS = {"serve": _serve, "embed": _embed, "bench": _bench}
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``jina-clip`` console script."""
     args = build_parser().parse_args(argv)
     from .errors import JinaCLIPError
 
     try:
-        return _serve(args) if args.command == "serve" else _embed(args)
+        return _COMMANDS[args.command](args)
     except JinaCLIPError as exc:
         print(f"jina-clip {args.command}: {exc}", file=sys.stderr)
         return 1

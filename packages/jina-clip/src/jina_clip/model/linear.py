@@ -59,7 +59,9 @@ def linear(
         or not onednn_available()
     ):
         return F.linear(x, weight, bias)
-    key = (weight.data_ptr(), weight._version, tuple(weight.shape))
+    # Inference tensors (a model loaded under torch.inference_mode) keep no version counter.
+    version = -1 if weight.is_inference() else weight._version
+    key = (weight.data_ptr(), version, tuple(weight.shape))
     cached = owner.__dict__.get("_onednn_weight")
     if cached is None or cached[0] != key:
         packed = torch.ops.mkldnn._reorder_linear_weight(weight.detach(), 32)

@@ -1,4 +1,4 @@
-"""The baseline: what users of the official jina-clip-v1 torch code get on a CPU, in fp32.
+"""The baseline: what users of the official jina-clip-v1 torch code get, in fp32 as shipped.
 
 It runs on the *same* weights as the optimised model (it reads the modules of a loaded
 :class:`JinaCLIPModel`, so no second copy is held), but computes the way the official
@@ -16,24 +16,36 @@ non-flash path does:
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
-from jina_clip.model import JinaCLIPModel, alibi_slopes
+from ..images.sources import load_image
+from ..model import JinaCLIPModel, alibi_slopes
 
-__all__ = ["baseline_image", "baseline_text"]
+if TYPE_CHECKING:
+    from ..local import LocalJinaCLIP
+
+__all__ = ["baseline_encode_images", "baseline_encode_texts", "baseline_image", "baseline_text"]
+
+#: The official ``encode_text`` / ``encode_image`` default batch size.
+OFFICIAL_BATCH = 32
 
 
 @torch.no_grad()
-def baseline_text(model: JinaCLIPModel, input_ids: torch.Tensor, attention_mask: torch.Tensor):
+def baseline_text(
+    model: JinaCLIPModel, input_ids: torch.Tensor, attention_mask: torch.Tensor
+) -> torch.Tensor:
     bert = model.text_model.transformer
     heads = bert.config.num_attention_heads
     x = bert.emb_ln(bert.embeddings(input_ids))
     B, L, C = x.shape
     D = C // heads
-    slopes = torch.tensor(alibi_slopes(heads), dtype=torch.float32)
-    pos = torch.arange(L)
+    slopes = torch.tensor(alibi_slopes(heads), dtype=torch.float32, device=x.device)
+    pos = torch.arange(L, device=x.device)
     alibi = (-slopes[:, None, None] * (pos[None, :] - pos[:, None]).abs()).unsqueeze(0)
     pad = (1.0 - attention_mask[:, None, None, :].float()) * -10000.0
     for layer in bert.encoder.layers:
@@ -78,3 +90,34 @@ def baseline_image(model: JinaCLIPModel, pixels: torch.Tensor) -> torch.Tensor:
         m = blk.mlp
         x = x + m.w3(m.ffn_ln(F.silu(m.w1(h)) * m.w2(h)))
     return vis.norm(x)[:, 0]
+
+
+def baseline_encode_texts(
+    enc: LocalJinaCLIP, texts: Sequence[str], batch: int = OFFICIAL_BATCH
+) -> np.ndarray:
+    """Texts the official way: input order, fixed batches, padded to each batch's longest."""
+    out = []
+    device = enc.device
+    for start in range(0, len(texts), batch):
+        rows = enc.tokenize(texts[start : start + batch], truncate=False)
+        width = max(map(len, rows))
+        ids = torch.zeros(len(rows), width, dtype=torch.long)
+        for i, row in enumerate(rows):
+            ids[i, : len(row)] = torch.tensor(row)
+        ids = ids.to(device)
+        out.append(baseline_text(enc.model, ids, (ids != 0).long()).float().cpu().numpy())
+    return np.concatenate(out)
+
+
+def baseline_encode_images(
+    enc: LocalJinaCLIP, images: Sequence[str], batch: int = OFFICIAL_BATCH
+) -> np.ndarray:
+    """Images the official way: decoded and resized one after another in this thread."""
+    out = []
+    for start in range(0, len(images), batch):
+        chunk = images[start : start + batch]
+        pixels = torch.stack(
+            [enc.preprocessor(load_image(p, index=start + i)) for i, p in enumerate(chunk)]
+        ).to(enc.device, enc.dtype)
+        out.append(baseline_image(enc.model, pixels).float().cpu().numpy())
+    return np.concatenate(out)
