@@ -34,6 +34,7 @@ from .errors import HTTPError, install_error_handlers
 from .guard import AddressGuard, Resolver, system_resolver
 from .inputs import ParsedInput, image_tokens, parse_input
 from .middleware import RequestContextMiddleware
+from .oom import ModelOutOfMemory
 
 __all__ = ["create_app"]
 
@@ -212,6 +213,12 @@ class EmbeddingService:
                             headers={"Retry-After": str(self.settings.retry_after_s)}) from None
         except BatcherClosed as exc:  # shutdown: another replica (or a restart) can answer
             raise HTTPError(503, str(exc), code="shutting_down",
+                            headers={"Retry-After": str(self.settings.retry_after_s)}) from None
+        except ModelOutOfMemory as exc:  # capacity, not bad input: it may fit later
+            index = indices[exc.index] if 0 <= exc.index < len(indices) else exc.index
+            raise HTTPError(503, f"input {index}: the model ran out of memory on it even in a "
+                                 "batch of its own; retry later or send a smaller input",
+                            code="out_of_memory",
                             headers={"Retry-After": str(self.settings.retry_after_s)}) from None
         except InputError as exc:  # the model refused an input the checks let through
             if exc.index is not None and 0 <= exc.index < len(indices):

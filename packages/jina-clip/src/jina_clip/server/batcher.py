@@ -9,7 +9,9 @@ The queue is bounded in items: a submit that would overflow it raises :class:`Qu
 once (the app answers 503 + Retry-After) instead of letting latency grow without bound. A
 request whose caller goes away (client disconnect cancels its task) leaves the queue and its
 count at once, so abandoned work cannot cause 503s. If a merged batch fails, each request in
-it is re-run alone so that one bad input fails only its own request. :meth:`aclose` fails
+it is re-run alone so that one bad input fails only its own request. If it ran out of memory,
+it is split in halves (down to single items) and retried, so only an input that does not fit
+even alone fails (:class:`~.oom.ModelOutOfMemory`). :meth:`aclose` fails
 every request it has not answered, queued or in the running batch, with :class:`BatcherClosed`.
 """
 
@@ -25,6 +27,8 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 import numpy as np
+
+from .oom import ModelOutOfMemory, free_accelerator_cache, is_out_of_memory
 
 __all__ = ["BatcherClosed", "DynamicBatcher", "QueueFull"]
 
@@ -68,6 +72,7 @@ class BatcherStats:
 
     calls: int = 0
     items: int = 0
+    oom_splits: int = 0  # batches split in halves after running out of memory
 
 
 class DynamicBatcher(Generic[T]):
@@ -231,6 +236,9 @@ class DynamicBatcher(Generic[T]):
         try:
             rows = await self._call(items)
         except Exception as exc:
+            if is_out_of_memory(exc):
+                await self._split_after_oom(batch, exc)
+                return
             if len(batch) == 1:
                 # An input error's index is relative to this slice; make it the request's.
                 if isinstance(getattr(exc, "index", None), int):
@@ -248,6 +256,28 @@ class DynamicBatcher(Generic[T]):
             self._deliver(s, rows[offset:offset + n])
             offset += n
 
+    async def _split_after_oom(self, batch: list[_Slice], exc: BaseException) -> None:
+        """Free the accelerator cache and retry the batch as two halves; a single item that
+        still does not fit fails its request with :class:`ModelOutOfMemory`."""
+        free_accelerator_cache()
+        live = [s for s in batch if not s.job.dead]
+        size = sum(s.stop - s.start for s in live)
+        if size == 0:
+            return
+        if size == 1:
+            s = live[0]
+            log.warning("%s model call ran out of memory on a single input: %s", self.name, exc)
+            self._fail(s.job, ModelOutOfMemory(
+                f"the model ran out of memory on this {self.name} input even in a batch of its "
+                "own", index=s.start))
+            return
+        self.stats.oom_splits += 1
+        first, second = _split(live, size // 2)
+        log.warning("%s batch of %d items ran out of memory; retrying it as %d + %d",
+                    self.name, size, size // 2, size - size // 2)
+        await self._execute(first)
+        await self._execute(second)
+
     def _deliver(self, s: _Slice, rows: np.ndarray) -> None:
         job = s.job
         if job.dead:
@@ -264,3 +294,21 @@ class DynamicBatcher(Generic[T]):
             job.future.set_exception(exc)
         job.failed = True
         self._release(job)  # a request spanning batches: its later items need no room
+
+
+def _split(batch: list[_Slice], k: int) -> tuple[list[_Slice], list[_Slice]]:
+    """The first ``k`` items of ``batch`` and the rest (a request may straddle the cut)."""
+    first: list[_Slice] = []
+    second: list[_Slice] = []
+    for s in batch:
+        n = s.stop - s.start
+        if k >= n:
+            first.append(s)
+            k -= n
+        elif k > 0:
+            first.append(_Slice(s.job, s.start, s.start + k))
+            second.append(_Slice(s.job, s.start + k, s.stop))
+            k = 0
+        else:
+            second.append(s)
+    return first, second
