@@ -61,7 +61,9 @@ class LocalJinaCLIP(JinaCLIP):
             the checkpoint's ``truncate_dim`` (none for jina-clip-v1), like the official code.
         show_progress: tqdm progress bar over batches.
         revision, cache_dir, local_files_only: passed to the hub download.
-        image_workers: threads decoding images (default: CPU count, at most 8).
+        image_workers: threads decoding images (default: every CPU on a GPU machine, where
+            decoding is what limits images/s; else the CPU count, at most 8, so decoding
+            leaves the model its cores).
         image_limits: byte/pixel/URL limits applied to image inputs.
         quantize: ``"int8"`` runs the text tower with dynamically quantised int8 linear
             layers (CPU + float32 only; faster short queries, vectors differ slightly from
@@ -134,7 +136,8 @@ class LocalJinaCLIP(JinaCLIP):
         self.dimensions = dimensions
         self.show_progress = show_progress
         self.image_limits = image_limits
-        self.image_workers = image_workers or min(8, os.cpu_count() or 1)
+        cpus = os.cpu_count() or 1
+        self.image_workers = image_workers or (cpus if on_gpu else min(8, cpus))
         self._image_pool: ThreadPoolExecutor | None = None
         self._fetcher: UrlFetcher | None = None  # one HTTP client for image URLs, reused
         self._model_thread: ThreadPoolExecutor | None = None
