@@ -26,6 +26,7 @@ from tqdm.auto import tqdm
 from ..base import ImageInput, JinaCLIP, check_images, check_texts
 from ..errors import ImageDecodeError, TextTooLongError, TruncationWarning
 from ..images.fetch import UrlFetcher
+from ..images.modes import to_rgb
 from ..images.preprocess import ImagePreprocessor
 from ..images.sources import DEFAULT_LIMITS, ImageLimits, load_image
 from ..model import JinaCLIPModel, resolve_checkpoint
@@ -252,14 +253,13 @@ class LocalJinaCLIP(JinaCLIP):
 
         Like the official ``encode_image``, every image is converted to RGB *before* the
         processor's resize: it matters for RGBA, LA, palette and 1-bit images (Pillow resizes
-        RGBA premultiplied and palette images with nearest neighbour)."""
+        RGBA premultiplied and palette images with nearest neighbour). 16-bit grayscale is
+        scaled to 8 bits instead of clipped (:func:`~jina_clip.images.modes.to_rgb`)."""
         picture = load_image(
             image, index=index, limits=self.image_limits, fetcher=self._url_fetcher()
         )
         try:
-            if picture.mode != "RGB":
-                picture = picture.convert("RGB")
-            return self.preprocessor.to_uint8(picture)
+            return self.preprocessor.to_uint8(to_rgb(picture))
         except (OSError, ValueError) as err:  # e.g. a mode Pillow cannot convert ("La")
             raise ImageDecodeError(
                 f"cannot convert {picture.mode} image to RGB: {err}", index=index
