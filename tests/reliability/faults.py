@@ -1,0 +1,246 @@
+"""Fault injection for reliability tests: a reverse proxy on 127.0.0.1 that fails a seeded
+random share of requests, and helpers to run ``jina-clip serve`` as a real process.
+
+The proxy speaks just enough HTTP/1.1 (keep-alive, Content-Length bodies) for httpx clients.
+Each request either goes through to the upstream server untouched, or gets one fault:
+
+- ``429`` with ``Retry-After: 1`` (the client caps the wait at its ``backoff_max``), or without
+- ``500`` / ``502`` / ``503`` with a Jina-style JSON error body
+- ``drop_before``: the connection closes after the request head, before the body is read
+- ``drop_after``: the request reaches the upstream (the work is done), then the connection
+  closes half-way through the response body
+
+so a client that loses, duplicates or reorders work under failure shows it in its results.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import json
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import httpx
+
+FAULTS: tuple[str, ...] = ("429", "429_no_retry_after", "500", "502", "503", "drop_before",
+                           "drop_after")
+_HOP_HEADERS = {b"connection", b"keep-alive", b"transfer-encoding", b"content-length"}
+
+
+class FaultProxy:
+    """``with FaultProxy(upstream, rate=0.1, seed=7) as url: ...``: a proxy at ``url`` that
+    fails ``rate`` of requests (chosen by a seeded RNG) with one of ``faults``.
+
+    ``counts`` tallies outcomes by name (``ok`` for forwarded and answered); ``posts`` counts
+    requests per path. Runs its own event loop on a daemon thread."""
+
+    def __init__(self, upstream: str, *, rate: float = 0.1, seed: int = 0,
+                 faults: Sequence[str] = FAULTS) -> None:
+        unknown = set(faults) - set(FAULTS)
+        if unknown:
+            raise ValueError(f"unknown faults {sorted(unknown)}")
+        self.upstream = upstream.rstrip("/")
+        self.rate = rate
+        self.faults = tuple(faults)
+        self._rng = random.Random(seed)
+        self._lock = threading.Lock()
+        self.counts: collections.Counter[str] = collections.Counter()
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
+        self._server: asyncio.AbstractServer | None = None
+        self._client: httpx.AsyncClient | None = None
+        self.url = ""
+
+    # --- lifecycle -----------------------------------------------------------------------------
+
+    def __enter__(self) -> str:
+        self._thread.start()
+        asyncio.run_coroutine_threadsafe(self._start(), self._loop).result(10)
+        return self.url
+
+    def __exit__(self, *exc: object) -> None:
+        asyncio.run_coroutine_threadsafe(self._stop(), self._loop).result(10)
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(10)
+        self._loop.close()
+
+    async def _start(self) -> None:
+        self._client = httpx.AsyncClient(timeout=60, trust_env=False,
+                                         limits=httpx.Limits(max_connections=64))
+        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        port = self._server.sockets[0].getsockname()[1]
+        self.url = f"http://127.0.0.1:{port}"
+
+    async def _stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        if self._client is not None:
+            await self._client.aclose()
+
+    # --- accounting ----------------------------------------------------------------------------
+
+    @property
+    def injected(self) -> int:
+        """Requests that got a fault (each one the client must have retried)."""
+        with self._lock:
+            return sum(n for name, n in self.counts.items() if name != "ok")
+
+    def _choose(self) -> str:
+        with self._lock:
+            fault = (self._rng.choice(self.faults) if self._rng.random() < self.rate
+                     else "ok")
+            self.counts[fault] += 1
+            return fault
+
+    # --- one connection ------------------------------------------------------------------------
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while await self._one_request(reader, writer):
+                pass
+        except (ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError):
+            pass  # the client went away (e.g. it gave up on a dropped response)
+        finally:
+            writer.close()
+
+    async def _one_request(self, reader: asyncio.StreamReader,
+                           writer: asyncio.StreamWriter) -> bool:
+        """Serve one request; False when the connection is to be (or was) closed."""
+        head = await reader.readuntil(b"\r\n\r\n")
+        lines = head.decode("latin-1").split("\r\n")
+        method, target, _ = lines[0].split(" ", 2)
+        headers = [tuple(line.split(":", 1)) for line in lines[1:] if line]
+        fields = {k.strip().lower(): v.strip() for k, v in headers}
+        if "chunked" in fields.get("transfer-encoding", ""):
+            raise NotImplementedError("the fault proxy reads Content-Length bodies only")
+        fault = self._choose()
+        if fault == "drop_before":
+            return False
+        body = await reader.readexactly(int(fields.get("content-length", "0")))
+        if fault in ("429", "429_no_retry_after", "500", "502", "503"):
+            status = int(fault[:3])
+            extra = [("Retry-After", "1")] if fault == "429" else []
+            payload = json.dumps({"detail": f"injected fault {fault}", "code": "injected",
+                                  "request_id": "fault"}).encode()
+            writer.write(_response(status, [("Content-Type", "application/json"), *extra],
+                                   payload))
+            await writer.drain()
+            return True
+        assert self._client is not None
+        forward = {k.strip(): v.strip() for k, v in headers
+                   if k.strip().lower() not in {"host", "content-length", "connection"}}
+        upstream = await self._client.request(method, self.upstream + target, content=body,
+                                              headers=forward)
+        out = [(k.decode("latin-1"), v.decode("latin-1"))
+               for k, v in upstream.headers.raw if k.lower() not in _HOP_HEADERS]
+        raw = _response(upstream.status_code, out, upstream.content)
+        if fault == "drop_after":  # the upstream did the work; the answer is lost mid-body
+            writer.write(raw[: len(raw) - max(1, len(upstream.content) // 2)])
+            await writer.drain()
+            return False
+        writer.write(raw)
+        await writer.drain()
+        return fields.get("connection", "").lower() != "close"
+
+
+def _response(status: int, headers: list[tuple[str, str]], body: bytes) -> bytes:
+    lines = [f"HTTP/1.1 {status} {_REASONS.get(status, 'Status')}",
+             *(f"{k}: {v}" for k, v in headers), f"Content-Length: {len(body)}", "", ""]
+    return "\r\n".join(lines).encode("latin-1") + body
+
+
+_REASONS = {200: "OK", 400: "Bad Request", 422: "Unprocessable Entity",
+            429: "Too Many Requests", 500: "Internal Server Error", 502: "Bad Gateway",
+            503: "Service Unavailable"}
+
+
+# --- jina-clip serve as a process ---------------------------------------------------------------
+
+
+def free_port() -> int:
+    """A port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class ServeProcess:
+    """``jina-clip serve`` on 127.0.0.1:``port`` in a subprocess, as a user runs it; can be
+    killed (SIGKILL, no cleanup) and started again on the same port."""
+
+    def __init__(self, checkpoint: Path | str, port: int, *, extra: Sequence[str] = (),
+                 served_model_name: str = "jina-clip-tiny") -> None:
+        self.cmd = [sys.executable, "-m", "jina_clip.cli", "serve", "--model", str(checkpoint),
+                    "--device", "cpu", "--host", "127.0.0.1", "--port", str(port),
+                    "--served-model-name", served_model_name, "--log-level", "warning",
+                    *extra]
+        self.base = f"http://127.0.0.1:{port}"
+        self.proc: subprocess.Popen[bytes] | None = None
+        # A file, not a pipe: a full pipe would block a chatty server mid-test.
+        self.log = tempfile.TemporaryFile()  # noqa: SIM115 (closed in __exit__)
+
+    @property
+    def pid(self) -> int:
+        assert self.proc is not None
+        return self.proc.pid
+
+    def start(self, timeout: float = 120.0) -> None:
+        """Start and wait until ``/health`` answers."""
+        env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+        env.pop("JINA_CLIP_SERVER_API_KEY", None)
+        self.proc = subprocess.Popen(self.cmd, env=env, stdout=self.log,
+                                     stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"jina-clip serve exited with {self.proc.returncode}: "
+                                   f"{self.output()[-2000:]}")
+            try:
+                if httpx.get(f"{self.base}/health", timeout=1, trust_env=False).is_success:
+                    return
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError("jina-clip serve did not become healthy")
+            time.sleep(0.1)
+
+    def output(self) -> str:
+        """Everything the server printed so far (all its runs)."""
+        self.log.seek(0)
+        return self.log.read().decode(errors="replace")
+
+    def kill(self) -> None:
+        """SIGKILL: no graceful shutdown, in-flight requests lose their connection."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(30)
+
+    def stop(self) -> None:
+        """SIGTERM and wait (SIGKILL if it hangs); safe to call twice."""
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.terminate()
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(30)
+
+    def __enter__(self) -> ServeProcess:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+        self.log.close()
