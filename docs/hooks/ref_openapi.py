@@ -1,0 +1,178 @@
+"""The server API reference: the real app's OpenAPI document, rendered as Markdown.
+
+The app is built exactly as ``jina-clip serve`` builds it, around a real local encoder on a
+tiny random checkpoint (``jina_clip.testing``), so no download and no real weights are needed;
+only the routes and schemas matter here, and they do not depend on the weights.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import pathlib
+import tempfile
+from typing import Any
+
+from mdgen import cell, code, table
+
+HTTP_METHODS = ("get", "post", "put", "patch", "delete")
+
+
+def build_openapi() -> dict[str, Any]:
+    """``app.openapi()`` of the server app (default ``ServerSettings``)."""
+    from jina_clip import JinaCLIP
+    from jina_clip.server import ServerSettings, create_app
+    from jina_clip.testing import write_tiny_checkpoint
+
+    with tempfile.TemporaryDirectory(prefix="jina-clip-docs-") as tmp:
+        write_tiny_checkpoint(pathlib.Path(tmp))
+        encoder = JinaCLIP.local(tmp, device="cpu")
+        try:
+            app = create_app(encoder, ServerSettings())
+            try:
+                return app.openapi()
+            finally:  # the lifespan never ran: release the app's pools and batchers here
+                asyncio.run(app.state.server.aclose())
+        finally:
+            encoder.close()
+
+
+def openapi_json(spec: dict[str, Any]) -> str:
+    """The document as published next to the page (stable key order, readable)."""
+    return json.dumps(spec, indent=2, sort_keys=False, ensure_ascii=False) + "\n"
+
+
+def anchor(name: str, prefix: str = "schema-") -> str:
+    """The section id of a schema (``prefix`` keeps two renderings of one name apart)."""
+    return prefix + name.lower()
+
+
+def _ref_name(ref: str) -> str:
+    return ref.rsplit("/", 1)[-1]
+
+
+def schema_type(schema: dict[str, Any], prefix: str = "schema-") -> str:
+    """A one-line type for a JSON schema: refs become links to their section."""
+    if "$ref" in schema:
+        name = _ref_name(schema["$ref"])
+        return f"[`{name}`](#{anchor(name, prefix)})"
+    for key in ("anyOf", "oneOf"):
+        if key in schema:
+            return " or ".join(schema_type(s, prefix) for s in schema[key])
+    if "enum" in schema:
+        return " or ".join(code(json.dumps(v)) for v in schema["enum"])
+    if "const" in schema:
+        return code(json.dumps(schema["const"]))
+    kind = schema.get("type")
+    if kind == "array":
+        return "array of " + schema_type(schema.get("items", {}), prefix)
+    if kind == "object":
+        extra = schema.get("additionalProperties")
+        if isinstance(extra, dict) and extra:
+            return "object of " + schema_type(extra, prefix)
+        return "object"
+    if isinstance(kind, list):
+        return " or ".join(code(k) for k in kind)
+    return code(kind) if kind else "any JSON"
+
+
+def _bounds(schema: dict[str, Any]) -> str:
+    names = {"minimum": "≥", "exclusiveMinimum": ">", "maximum": "≤", "exclusiveMaximum": "<",
+             "minLength": "min length", "maxLength": "max length", "minItems": "min items",
+             "maxItems": "max items"}
+    found = [f"{symbol} {schema[key]:g}" if isinstance(schema[key], float) else
+             f"{symbol} {schema[key]}" for key, symbol in names.items() if key in schema]
+    for option in schema.get("anyOf", []):
+        found.append(_bounds(option))
+    return ", ".join(f for f in found if f)
+
+
+def schema_section(name: str, schema: dict[str, Any], prefix: str = "schema-") -> str:
+    """One schema: its description and a table of its properties."""
+    lines = [f"### `{name}` {{#{anchor(name, prefix)}}}", ""]
+    if schema.get("description"):
+        lines += [cell(schema["description"]), ""]
+    props = schema.get("properties")
+    if not props:
+        lines.append(f"Type: {schema_type(schema, prefix)}.")
+        return "\n".join(lines)
+    required = set(schema.get("required", []))
+    rows = []
+    for prop, sub in props.items():
+        default = code(json.dumps(sub["default"])) if "default" in sub else ""
+        notes = [n for n in (_bounds(sub), cell(sub.get("description", ""))) if n]
+        rows.append([code(prop), schema_type(sub, prefix), "yes" if prop in required else "",
+                     default, "; ".join(notes)])
+    lines.append(table(["field", "type", "required", "default", "notes"], rows))
+    extra = schema.get("additionalProperties")
+    if extra is False:
+        lines += ["", "No other fields are accepted."]
+    elif extra is True:
+        lines += ["", "Other fields are accepted and ignored."]
+    return "\n".join(lines)
+
+
+def _body_schema(content: dict[str, Any]) -> dict[str, Any] | None:
+    media = content.get("application/json")
+    return media.get("schema") if media else None
+
+
+def _response_rows(responses: dict[str, Any]) -> list[list[str]]:
+    rows = []
+    for status, response in responses.items():
+        schema = _body_schema(response.get("content", {}))
+        if schema is None:
+            body = "no body"
+        elif not schema:
+            body = "JSON, shape not declared in the OpenAPI document"
+        else:
+            body = schema_type(schema)
+        rows.append([code(status), cell(response.get("description", "")), body])
+    return rows
+
+
+def endpoint_section(path: str, method: str, op: dict[str, Any]) -> str:
+    """One operation: summary, description, request body, responses."""
+    lines = [f"### `{method.upper()} {path}`", ""]
+    text = op.get("description") or op.get("summary")
+    if text:
+        lines += [cell(text), ""]
+    body = op.get("requestBody")
+    if body:
+        schema = _body_schema(body.get("content", {})) or {}
+        need = "required" if body.get("required") else "optional"
+        lines += [f"Request body ({need}, JSON): {schema_type(schema)}.", ""]
+    for param in op.get("parameters", []):
+        lines.append(f"- parameter {code(param['name'])} in {param['in']}: "
+                     f"{schema_type(param.get('schema', {}))}")
+    lines.append(table(["status", "meaning", "body"], _response_rows(op.get("responses", {}))))
+    return "\n".join(lines)
+
+
+def endpoints_markdown(spec: dict[str, Any]) -> str:
+    """Summary table, one section per operation, then every component schema."""
+    ops = [(path, method, op) for path, item in spec.get("paths", {}).items()
+           for method, op in item.items() if method in HTTP_METHODS]
+    info = spec.get("info", {})
+    lines = [f"{info.get('title', 'API')} {info.get('version', '')}, OpenAPI "
+             f"{spec.get('openapi', '?')}.", "",
+             table(["method", "path", "summary"],
+                   [[code(m.upper()), code(p), cell(op.get("summary", ""))] for p, m, op in ops]),
+             "", "## Endpoints", ""]
+    for path, method, op in ops:
+        lines += [endpoint_section(path, method, op), ""]
+    lines += ["## Schemas in the OpenAPI document", ""]
+    for name, schema in spec.get("components", {}).get("schemas", {}).items():
+        lines += [schema_section(name, schema), ""]
+    return "\n".join(lines)
+
+
+def models_markdown(models: list[type[Any]]) -> str:
+    """Pydantic models rendered like the OpenAPI schemas (used for the wire models the
+    server's responses follow but its routes do not declare)."""
+    from pydantic.json_schema import models_json_schema
+
+    _, defs = models_json_schema([(m, "serialization") for m in models],
+                                 ref_template="#/components/schemas/{model}")
+    schemas = defs.get("$defs", {})
+    return "\n\n".join(schema_section(name, schemas[name], prefix="wire-") for name in schemas)
