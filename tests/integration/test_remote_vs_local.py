@@ -81,14 +81,10 @@ def test_too_long_text_fails_remotely_too(api_server_url: str, local: JinaCLIP) 
 
 def test_too_long_text_is_cut_with_a_warning_by_default(api_server_url: str,
                                                         local: JinaCLIP) -> None:
+    """(Each 8,192-token text costs seconds on CPU: one remote run, one local run.)"""
     too_long = "word " * 9000
     with JinaCLIP.remote(MODEL, base_url=api_server_url) as remote, pytest.warns(
         TruncationWarning, match="input 1"
     ):
-        cut = remote.encode_text(["fine", too_long])
-    with pytest.warns(TruncationWarning, match="input 1"):
-        want = local.encode_text(["fine", too_long])
-    np.testing.assert_allclose(cut, want, atol=1e-5)
-    with JinaCLIP.remote(MODEL, base_url=api_server_url, truncate=True) as remote:
         cut = remote.encode_text(["fine", too_long])
     np.testing.assert_allclose(cut, local.encode_text(["fine", too_long], truncate=True), atol=1e-5)
