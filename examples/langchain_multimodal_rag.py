@@ -3,30 +3,33 @@
     python examples/langchain_multimodal_rag.py                  # jinaai/jina-clip-v1, local
     python examples/langchain_multimodal_rag.py --model DIR      # a local checkpoint directory
     python examples/langchain_multimodal_rag.py --tiny           # tiny random checkpoint (offline)
+    JINA_CLIP_EXAMPLES_TINY=1 python examples/langchain_multimodal_rag.py   # the same, for CI
     python examples/langchain_multimodal_rag.py --api            # Jina's API (needs JINA_API_KEY)
-    python examples/langchain_multimodal_rag.py --question "Which shape is green?"
+    python examples/langchain_multimodal_rag.py --question "Where is the entrance of the pool?"
 
-The knowledge base is a few notes and pictures drawn on the fly. The chain is LCEL:
+The knowledge base is the project's sample texts (examples/docs/) and pictures
+(examples/images/). The chain is LCEL:
 
     question -> {top-k texts, top-k images} (one Chroma collection, metadata filter per modality)
              -> chat prompt (texts as text, images as data-URI image parts) -> chat model -> str
 
 The chat model is ``ChatOpenAI`` when ``langchain-openai`` is installed and ``OPENAI_API_KEY``
-is set (``OPENAI_MODEL`` picks the model, default gpt-4o-mini), and otherwise a fake model that
-says how much context it was given, so the pipeline runs anywhere. The tiny checkpoint is random:
-with it the retrieval is meaningless (it only shows the pipeline).
+is set (``OPENAI_MODEL`` picks the model, default gpt-4o-mini) and the tiny switch is off;
+otherwise a fake model that says it was given the context, so the pipeline runs anywhere.
+The tiny checkpoint is random: with it the retrieval is meaningless (it only shows the pipeline).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import tempfile
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from _model import ModelChoice, add_model_arguments
+from _samples import documents, image_paths
 from langchain_chroma import Chroma
 from langchain_core.documents import Document
 from langchain_core.language_models import BaseChatModel
@@ -35,16 +38,8 @@ from langchain_core.messages import HumanMessage
 from langchain_core.output_parsers import StrOutputParser
 from langchain_core.prompts import ChatPromptTemplate, MessagesPlaceholder
 from langchain_core.runnables import Runnable, RunnableLambda, RunnableParallel, RunnablePassthrough
-from PIL import Image, ImageDraw
 
 from langchain_jina_clip import JinaCLIPEmbeddings
-
-NOTES = [
-    "The red circle is the logo of the sunrise bakery.",
-    "The blue square marks the entrance of the swimming pool.",
-    "The green triangle is the sign of the mountain trail.",
-    "Opening hours are from eight in the morning to six in the evening.",
-]
 
 PROMPT = ChatPromptTemplate.from_messages(
     [
@@ -53,23 +48,6 @@ PROMPT = ChatPromptTemplate.from_messages(
         ("human", "{question}"),
     ]
 )
-
-
-def draw_pictures(folder: Path) -> list[str]:
-    """Three PNG files matching the notes; returns their paths."""
-    shapes = {
-        "red-circle": lambda d: d.ellipse((48, 48, 208, 208), fill=(220, 30, 30)),
-        "blue-square": lambda d: d.rectangle((56, 56, 200, 200), fill=(30, 60, 220)),
-        "green-triangle": lambda d: d.polygon([(128, 40), (220, 210), (36, 210)], fill=(30, 170, 60)),  # noqa: E501
-    }
-    paths = []
-    for name, draw in shapes.items():
-        image = Image.new("RGB", (256, 256), "white")
-        draw(ImageDraw.Draw(image))
-        path = folder / f"{name}.png"
-        image.save(path)
-        paths.append(str(path))
-    return paths
 
 
 def build_index(
@@ -127,9 +105,10 @@ def build_chain(store: Chroma, chat_model: BaseChatModel, k: int = 2) -> Runnabl
     )
 
 
-def default_chat_model() -> BaseChatModel:
-    """ChatOpenAI if it is installed and configured; a fake chat model otherwise."""
-    if os.environ.get("OPENAI_API_KEY"):
+def default_chat_model(offline: bool = False) -> BaseChatModel:
+    """ChatOpenAI if it is installed and configured (and not ``offline``); a fake chat model
+    otherwise."""
+    if os.environ.get("OPENAI_API_KEY") and not offline:
         try:
             from langchain_openai import ChatOpenAI
         except ImportError:
@@ -146,41 +125,29 @@ def main(argv: Sequence[str] | None = None) -> str:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
-    parser.add_argument("--model", default=None, help="hub id or directory")
-    parser.add_argument("--tiny", action="store_true", help="tiny random checkpoint (offline)")
-    parser.add_argument("--api", action="store_true", help="use Jina's Embeddings API")
-    parser.add_argument("--device", default="auto")
-    parser.add_argument("--question", default="Which sign shows the mountain trail?")
+    add_model_arguments(parser)
+    parser.add_argument("--question", default="What does the logo of the Sunrise Bakery look like?")
     parser.add_argument("--k", type=int, default=2, help="texts and images to retrieve, each")
     args = parser.parse_args(argv)
+    choice = ModelChoice.from_args(args)
+    print(choice.describe())
 
-    with tempfile.TemporaryDirectory() as tmp:
-        folder = Path(tmp)
-        if args.api:
-            embeddings = JinaCLIPEmbeddings(backend="api", model=args.model)
-        else:
-            model = args.model
-            if args.tiny:
-                from jina_clip.testing import write_tiny_checkpoint
-
-                model = str(write_tiny_checkpoint(folder / "tiny-jina-clip"))
-            embeddings = JinaCLIPEmbeddings(backend="local", model=model, device=args.device)
-
-        with embeddings:
-            store = build_index(embeddings, NOTES, draw_pictures(folder))
-            for modality in ("text", "image"):
-                for doc in store.similarity_search(
-                    args.question, k=args.k, filter={"modality": modality}
-                ):
-                    shown = doc.page_content if modality == "text" else doc.metadata["source"]
-                    print(f"retrieved {modality:5}: {shown}")
-            chain = build_chain(store, default_chat_model(), k=args.k)
-            answer = chain.invoke(args.question)
-            store.delete_collection()
+    with JinaCLIPEmbeddings(**choice.plugin_kwargs()) as embeddings:
+        pictures = [str(p) for p in image_paths()]
+        store = build_index(embeddings, list(documents().values()), pictures)
+        for modality in ("text", "image"):
+            for doc in store.similarity_search(
+                args.question, k=args.k, filter={"modality": modality}
+            ):
+                shown = (doc.page_content[:90] if modality == "text"
+                         else Path(doc.metadata["source"]).name)
+                print(f"retrieved {modality:5}: {shown}")
+        chain = build_chain(store, default_chat_model(offline=choice.tiny), k=args.k)
+        answer = chain.invoke(args.question)
+        store.delete_collection()
     print("\nQ:", args.question)
     print("A:", answer)
     return answer
-
 
 if __name__ == "__main__":
     main()
