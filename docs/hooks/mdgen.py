@@ -20,17 +20,27 @@ def rst_to_md(text: str) -> str:
     return _DOUBLE_TICKS.sub(r"`\1`", text)
 
 
+_CODE_SPAN = re.compile(r"(`+).+?\1")
+
+
 def cell(text: str) -> str:
-    """Text fit for one table cell: one line, pipes escaped, RST markup converted."""
+    """Text fit for one table cell: one line, RST markup converted, pipes escaped outside code
+    spans (Python-Markdown's tables never split a cell inside a code span, and would show the
+    backslash there)."""
     one_line = " ".join(rst_to_md(text).split())
-    return one_line.replace("|", "\\|")
+    out, pos = [], 0
+    for span in _CODE_SPAN.finditer(one_line):
+        out += [one_line[pos:span.start()].replace("|", "\\|"), span.group(0)]
+        pos = span.end()
+    out.append(one_line[pos:].replace("|", "\\|"))
+    return "".join(out)
 
 
 def code(text: str) -> str:
-    """Inline code that survives backticks inside ``text`` and table pipes."""
+    """Inline code that survives backticks inside ``text`` (and pipes, see :func:`cell`)."""
     ticks = "`" * (max((len(m) for m in re.findall(r"`+", text)), default=0) + 1)
     pad = " " if text.startswith("`") or text.endswith("`") else ""
-    return f"{ticks}{pad}{text}{pad}{ticks}".replace("|", "\\|")
+    return f"{ticks}{pad}{text}{pad}{ticks}"
 
 
 def fence(body: str, lang: str = "") -> str:

@@ -65,15 +65,20 @@ def schema_type(schema: dict[str, Any], prefix: str = "schema-") -> str:
         return code(json.dumps(schema["const"]))
     kind = schema.get("type")
     if kind == "array":
-        return "array of " + schema_type(schema.get("items", {}), prefix)
+        return "array of " + _grouped(schema_type(schema.get("items", {}), prefix))
     if kind == "object":
         extra = schema.get("additionalProperties")
         if isinstance(extra, dict) and extra:
-            return "object of " + schema_type(extra, prefix)
+            return "object of " + _grouped(schema_type(extra, prefix))
         return "object"
     if isinstance(kind, list):
         return " or ".join(code(k) for k in kind)
     return code(kind) if kind else "any JSON"
+
+
+def _grouped(text: str) -> str:
+    """Parentheses around an alternative, so "array of (a or b) or c" reads one way."""
+    return f"({text})" if " or " in text else text
 
 
 def _bounds(schema: dict[str, Any]) -> str:
