@@ -19,6 +19,7 @@ HOOKS = Path(__file__).resolve().parents[1] / "docs" / "hooks"
 sys.path.insert(0, str(HOOKS))
 
 import examples_site  # noqa: E402
+import lint_md  # noqa: E402
 import ref_errors  # noqa: E402
 import ref_settings  # noqa: E402
 
@@ -119,6 +120,9 @@ def _examples(*paths: str) -> dict[str, examples_site.Example]:
          "../images/cat.png"),
         ("examples/notebooks/01.ipynb", "examples/notebooks/01.md", "../../docs/server.md#errors",
          "../../server.md#errors"),
+        # a folder of examples: the Examples page lists it
+        ("examples/images/README.md", "examples/images/README.md", "../notebooks/",
+         "../../examples.md"),
         # left alone: URLs, anchors, docs-relative links, unpublished files (strict mode reports)
         ("docs/a.md", "a.md", "https://example.com/x.py", "https://example.com/x.py"),
         ("docs/a.md", "a.md", "#section", "#section"),
@@ -176,3 +180,11 @@ def test_examples_index_lists_what_exists(tmp_path: Path) -> None:
     assert "[`notebooks/01.ipynb`](examples/notebooks/01.md) | A notebook" in index
     assert "[`_helper.py`](examples/_helper.md) | Shared bits." in index
     assert examples_site.discover(tmp_path / "nowhere") == []
+
+
+def test_blocks_under_indented_in_list_items_are_reported() -> None:
+    markdown = ("* item\n  continued (fine: lazy continuation)\n\n  ```bash\n  x\n  ```\n\n"
+                "  Paragraph.\n\n    Four spaces: fine.\n\n  - a nested item: fine\n")
+    assert lint_md.under_indented_blocks(markdown) == [4, 8]
+    fenced = "```\n\n  inside a fence: fine\n```\n"
+    assert lint_md.under_indented_blocks(fenced) == []

@@ -13,12 +13,14 @@ Nothing generated is committed, so none of it can go stale.
 from __future__ import annotations
 
 import argparse
+import logging
 import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import examples_site
+import lint_md
 import ref_errors
 import ref_openapi
 import ref_settings
@@ -26,6 +28,8 @@ from mkdocs.config.defaults import MkDocsConfig
 from mkdocs.exceptions import PluginError
 from mkdocs.structure.files import File, Files
 from mkdocs.structure.pages import Page
+
+log = logging.getLogger("mkdocs.hooks.docs_build")  # under "mkdocs": strict mode counts it
 
 MARKER = re.compile(r"<!--\s*generate:\s*([\w-]+)\s*-->")
 OPENAPI_URI = "reference/openapi.json"
@@ -118,6 +122,8 @@ def on_files(files: Files, config: MkDocsConfig) -> Files:
 def _page_repo_path(page: Page) -> str:
     """Where the page's Markdown comes from in the repository."""
     src = page.file.src_uri
+    if src in _Build.examples:  # a Markdown file of examples/, published as it is
+        return src
     for ex in _Build.examples.values():
         if ex.has_page and ex.page_uri == src:
             return ex.repo_path
@@ -139,6 +145,9 @@ def on_page_markdown(markdown: str, page: Page, config: MkDocsConfig, files: Fil
             raise PluginError(f"{page.file.src_uri}: generating {name!r} failed: "
                               f"{type(exc).__name__}: {exc}") from exc
 
+    for line in lint_md.under_indented_blocks(markdown):
+        log.warning("%s:%d: a block inside a list item needs 4 spaces of indentation here "
+                    "(Python-Markdown ends the list otherwise)", page.file.src_uri, line)
     markdown = MARKER.sub(fill, markdown)
     return examples_site.rewrite_links(markdown, _page_repo_path(page), page.file.src_uri,
                                        _Build.docs_prefix, _Build.examples)

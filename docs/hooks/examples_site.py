@@ -153,6 +153,14 @@ def _summary(ex: Example, repo: Path) -> str:
     return ""
 
 
+def _md_title(path: Path) -> str:
+    """The first heading of a Markdown file ("" if it has none)."""
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.startswith("#"):
+            return line.lstrip("#").strip()
+    return ""
+
+
 def _rows(items: list[Example], repo: Path) -> list[list[str]]:
     """Links relative to the Examples page, which sits at the docs root next to examples/."""
     return [[f"[`{posixpath.relpath(ex.repo_path, EXAMPLES)}`]({ex.page_uri})",
@@ -176,6 +184,11 @@ def index_markdown(examples: list[Example], repo: Path) -> str:
         out += [f"## {title}", ""]
         out += [table(header, _rows(items, repo)) if items else
                 f"No {title.lower()} in `{EXAMPLES}/` in this build.", ""]
+    notes = [ex for ex in examples if ex.repo_path.endswith(".md")]
+    if notes:
+        out += ["## Notes", "", table(["file", "what"], [
+            [f"[`{posixpath.relpath(ex.repo_path, EXAMPLES)}`]({ex.repo_path})",
+             cell(_md_title(repo / ex.repo_path))] for ex in notes]), ""]
     if images:
         out += ["## Sample images", "",
                 " ".join(f"![{posixpath.basename(ex.repo_path)}]({ex.repo_path}){{ width=\"96\" }}"
@@ -190,14 +203,20 @@ _REFERENCE = re.compile(r"^(\s*\[[^\]]+\]:\s*)(\S+)", re.MULTILINE)
 _FENCE = re.compile(r"^\s*(`{3,}|~{3,})")
 
 
+#: The page that lists every example; a link to a folder of examples lands there.
+EXAMPLES_PAGE = "examples.md"
+
+
 def site_uri(repo_path: str, docs_prefix: str, examples: dict[str, Example]) -> str | None:
     """Where a repository file lives in the site (None: it is not published)."""
     if repo_path.startswith(docs_prefix):
         return repo_path[len(docs_prefix):]
     ex = examples.get(repo_path)
-    if ex is None:
-        return None
-    return ex.page_uri if ex.has_page else ex.repo_path
+    if ex is not None:
+        return ex.page_uri if ex.has_page else ex.repo_path
+    if any(path.startswith(repo_path.rstrip("/") + "/") for path in examples):
+        return EXAMPLES_PAGE  # a folder: the site has no listing of its own
+    return None
 
 
 def _rewrite_target(target: str, page_repo_path: str, page_uri: str, docs_prefix: str,
