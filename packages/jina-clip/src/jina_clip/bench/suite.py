@@ -92,6 +92,12 @@ _TARGETS = {
 }
 
 
+def _rate(value: float, unit: str) -> str:
+    """A throughput with sensible precision: ``4.52 img/s``, ``884 tok/s``, ``12,400 img/s``."""
+    return f"{value:,.2f} {unit}" if value < 10 else f"{value:,.1f} {unit}" if value < 100 \
+        else f"{value:,.0f} {unit}"
+
+
 class _Bench:
     """Holds the encoders and workloads of one run; each method adds one or two rows."""
 
@@ -136,8 +142,8 @@ class _Bench:
                                baseline_encode_texts(self.fp32, texts))
             note += f"; min cos vs baseline {agree:.6f}"
         self.emit(Row("texts, 128 tokens (encode_text)", self.targets["texts"]
-                      if self.device.type == "cpu" else "", f"{ours:,.0f} tok/s",
-                      f"{base:,.0f} tok/s" if base else "", self._ratio(ours, base), note,
+                      if self.device.type == "cpu" else "", _rate(ours, "tok/s"),
+                      _rate(base, "tok/s") if base else "", self._ratio(ours, base), note,
                       ours, "tok/s"))
 
     def images(self) -> None:
@@ -157,7 +163,7 @@ class _Bench:
                                baseline_encode_images(self.fp32, probe))
             note += f"; min cos vs baseline {agree:.6f}"
         self.emit(Row("images, JPEG files -> vectors (encode_image)", self.targets["images"],
-                      f"{ours:,.1f} img/s", f"{base:,.1f} img/s" if base else "",
+                      _rate(ours, "img/s"), _rate(base, "img/s") if base else "",
                       self._ratio(ours, base), note, ours, "img/s"))
 
     def model_only(self) -> None:
@@ -184,8 +190,8 @@ class _Bench:
                 unit = "img/s" if kind == "images" else "tok/s"
                 target = (self.targets.get("model_images", "") if kind == "images"
                           else self.targets["texts"] if self.device.type != "cpu" else "")
-                self.emit(Row(f"{kind}, model only, batch {b}", target, f"{ours:,.0f} {unit}",
-                              f"{base:,.0f} {unit}" if base else "", self._ratio(ours, base),
+                self.emit(Row(f"{kind}, model only, batch {b}", target, _rate(ours, unit),
+                              _rate(base, unit) if base else "", self._ratio(ours, base),
                               f"{str(self.enc.dtype).removeprefix('torch.')}; baseline fp32",
                               ours, unit))
 
