@@ -188,3 +188,11 @@ def test_blocks_under_indented_in_list_items_are_reported() -> None:
     assert lint_md.under_indented_blocks(markdown) == [4, 8]
     fenced = "```\n\n  inside a fence: fine\n```\n"
     assert lint_md.under_indented_blocks(fenced) == []
+
+
+def test_script_page_keeps_docstring_commands_as_a_code_block() -> None:
+    text = ('"""Demo: does ``x``.\n\n    python demo.py --tiny\n    python demo.py --api\n\n'
+            'More words.\n"""\n')
+    page = examples_site.script_page(examples_site.Example("examples/demo.py"), text)
+    assert "Demo: does `x`." in page
+    assert "```text\npython demo.py --tiny\npython demo.py --api\n```\n\nMore words." in page

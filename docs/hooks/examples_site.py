@@ -70,7 +70,7 @@ def script_page(ex: Example, text: str) -> str:
     """A script: its docstring as the introduction, then the whole file."""
     doc = ast.get_docstring(ast.parse(text)) or ""
     return "\n\n".join(p for p in (f"# {code(ex.repo_path)}", _source_line(ex),
-                                   dedent_doc(_fence_indented(doc)), fence(text, "python")) if p)
+                                   _fence_indented(dedent_doc(doc)), fence(text, "python")) if p)
 
 
 def _fence_indented(doc: str) -> str:
@@ -86,7 +86,7 @@ def _fence_indented(doc: str) -> str:
             out += ["", fence("\n".join(block), "text"), ""]
             block = []
         out.append(line)
-    return "\n".join(out).strip()
+    return re.sub(r"\n{3,}", "\n\n", "\n".join(out)).strip()
 
 
 def _cell_source(cell: dict[str, Any]) -> str:

@@ -11,7 +11,7 @@ import re
 from collections.abc import Iterable, Sequence
 
 _RST_ROLE = re.compile(r":(?:class|meth|func|attr|mod|data|exc|obj):`~?([^`]+)`")
-_DOUBLE_TICKS = re.compile(r"``([^`]+)``")
+_DOUBLE_TICKS = re.compile(r"(?<!`)``([^`]+)``(?!`)")  # not the ``` of a fence
 
 
 def rst_to_md(text: str) -> str:
