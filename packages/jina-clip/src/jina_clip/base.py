@@ -7,8 +7,11 @@ Both implementations share this contract, so code written against one runs again
   ``normalize=False``.
 * An empty list returns shape ``(0, dimension)``.
 * Every input gets exactly one row, in order, or the call raises a typed
-  :class:`~jina_clip.errors.InputError` naming the input's index. Nothing is dropped, reordered,
-  zero-filled or truncated unless the caller asked for it (``truncate=True``).
+  :class:`~jina_clip.errors.InputError` naming the input's index. Nothing is dropped, reordered
+  or zero-filled. Texts over the token limit are cut with a
+  :class:`~jina_clip.errors.TruncationWarning` (``truncate=None``, the default), cut silently
+  (``truncate=True``) or refused with :class:`~jina_clip.errors.TextTooLongError`
+  (``truncate=False``).
 * ``aencode_text`` / ``aencode_image`` are the async twins; they never block the event loop.
 
 Per-call keyword arguments override the defaults given to the constructor.
