@@ -175,7 +175,7 @@ def test_examples_index_lists_what_exists(tmp_path: Path) -> None:
     found = examples_site.discover(tmp_path)
     assert [e.repo_path for e in found] == ["examples/_helper.py", "examples/notebooks/01.ipynb",
                                             "examples/run.py"]
-    index = examples_site.index_markdown(found, tmp_path)
+    index = examples_site.index_markdown(found, tmp_path, "docs/")
     assert "[`run.py`](examples/run.md) | Run it: a demo." in index
     assert "[`notebooks/01.ipynb`](examples/notebooks/01.md) | A notebook" in index
     assert "[`_helper.py`](examples/_helper.md) | Shared bits." in index
@@ -196,3 +196,15 @@ def test_script_page_keeps_docstring_commands_as_a_code_block() -> None:
     page = examples_site.script_page(examples_site.Example("examples/demo.py"), text)
     assert "Demo: does `x`." in page
     assert "```text\npython demo.py --tiny\npython demo.py --api\n```\n\nMore words." in page
+
+
+def test_examples_readme_opens_the_page_with_its_links_fixed(tmp_path: Path) -> None:
+    (tmp_path / "examples").mkdir()
+    (tmp_path / "examples" / "run.py").write_text('"""Run it."""\n')
+    (tmp_path / "examples" / "README.md").write_text(
+        "# Examples\n\nStart with [`run.py`](run.py); see [the server](../docs/server.md).\n")
+    found = examples_site.discover(tmp_path)
+    assert [e.repo_path for e in found] == ["examples/run.py"]  # the README is not a page
+    index = examples_site.index_markdown(found, tmp_path, "docs/")
+    assert index.startswith("Start with [`run.py`](examples/run.md); see [the server](server.md).")
+    assert "### Scripts" in index

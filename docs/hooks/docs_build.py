@@ -96,7 +96,7 @@ GENERATORS: dict[str, Callable[[], str]] = {
     "wire-models": _wire_models,
     "errors": _errors,
     "examples": lambda: examples_site.index_markdown(list(_Build.examples.values()),
-                                                     _Build.repo),
+                                                     _Build.repo, _Build.docs_prefix),
 }
 
 
@@ -116,7 +116,19 @@ def on_files(files: Files, config: MkDocsConfig) -> Files:
         if ex.has_page:
             files.append(File.generated(config, ex.page_uri,
                                         content=examples_site.page_markdown(ex, repo)))
+    _refuse_clashes(files)
     return files
+
+
+def _refuse_clashes(files: Files) -> None:
+    """Two sources, one output (``examples.md`` and an ``examples/README.md`` both become
+    ``examples/index.html``): fail instead of letting one silently overwrite the other."""
+    seen: dict[str, str] = {}
+    for file in files:
+        other = seen.setdefault(file.dest_uri, file.src_uri)
+        if other != file.src_uri:
+            raise PluginError(f"{file.src_uri} and {other} would both be published as "
+                              f"{file.dest_uri}; rename one")
 
 
 def _page_repo_path(page: Page) -> str:

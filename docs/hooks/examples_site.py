@@ -23,6 +23,10 @@ from typing import Any
 from mdgen import cell, code, dedent_doc, fence, table
 
 EXAMPLES = "examples"
+#: The folder's own introduction: it opens the site's Examples page instead of being a page.
+README = "examples/README.md"
+#: The page that lists every example; a link to a folder of examples lands there.
+EXAMPLES_PAGE = "examples.md"
 PAGE_SUFFIXES = (".py", ".ipynb")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".webp")
 _SKIP_PARTS = {"__pycache__", ".ipynb_checkpoints"}
@@ -52,7 +56,8 @@ def discover(repo: Path) -> list[Example]:
     found = []
     for path in sorted(root.rglob("*")):
         rel = path.relative_to(repo)
-        if path.is_file() and not any(p in _SKIP_PARTS or p.startswith(".") for p in rel.parts):
+        hidden = any(p in _SKIP_PARTS or p.startswith(".") for p in rel.parts)
+        if path.is_file() and not hidden and rel.as_posix() != README:
             found.append(Example(rel.as_posix()))
     return found
 
@@ -168,7 +173,24 @@ def _rows(items: list[Example], repo: Path) -> list[list[str]]:
             for ex in items]
 
 
-def index_markdown(examples: list[Example], repo: Path) -> str:
+def index_markdown(examples: list[Example], repo: Path, docs_prefix: str) -> str:
+    """The folder's README (if any), then tables of the notebooks, scripts, helper modules and
+    notes, and a gallery of the sample images."""
+    readme = repo / README
+    intro: list[str] = []
+    if readme.is_file():
+        body = readme.read_text(encoding="utf-8")
+        if body.startswith("# "):  # the page has its own title
+            body = body.partition("\n")[2]
+        published = {ex.repo_path: ex for ex in examples}
+        intro = [rewrite_links(body.strip(), README, EXAMPLES_PAGE, docs_prefix, published), "",
+                 "## Every file", "",
+                 "Generated from the folder when the site was built: each script and notebook "
+                 "has a page, and every file can be downloaded.", ""]
+    return "\n".join(intro) + _file_tables(examples, repo, level="###" if intro else "##")
+
+
+def _file_tables(examples: list[Example], repo: Path, level: str) -> str:
     """Tables of the scripts, notebooks and helper modules, and a gallery of sample images."""
     pages = [ex for ex in examples if ex.has_page]
     scripts = [ex for ex in pages if ex.repo_path.endswith(".py") and
@@ -181,16 +203,16 @@ def index_markdown(examples: list[Example], repo: Path) -> str:
     out = []
     for title, items in (("Notebooks", notebooks), ("Scripts", scripts),
                          ("Helper modules", helpers)):
-        out += [f"## {title}", ""]
+        out += [f"{level} {title}", ""]
         out += [table(header, _rows(items, repo)) if items else
                 f"No {title.lower()} in `{EXAMPLES}/` in this build.", ""]
     notes = [ex for ex in examples if ex.repo_path.endswith(".md")]
     if notes:
-        out += ["## Notes", "", table(["file", "what"], [
+        out += [f"{level} Notes", "", table(["file", "what"], [
             [f"[`{posixpath.relpath(ex.repo_path, EXAMPLES)}`]({ex.repo_path})",
              cell(_md_title(repo / ex.repo_path))] for ex in notes]), ""]
     if images:
-        out += ["## Sample images", "",
+        out += [f"{level} Sample images", "",
                 " ".join(f"![{posixpath.basename(ex.repo_path)}]({ex.repo_path}){{ width=\"96\" }}"
                          for ex in images), ""]
     return "\n".join(out)
@@ -203,14 +225,13 @@ _REFERENCE = re.compile(r"^(\s*\[[^\]]+\]:\s*)(\S+)", re.MULTILINE)
 _FENCE = re.compile(r"^\s*(`{3,}|~{3,})")
 
 
-#: The page that lists every example; a link to a folder of examples lands there.
-EXAMPLES_PAGE = "examples.md"
-
 
 def site_uri(repo_path: str, docs_prefix: str, examples: dict[str, Example]) -> str | None:
     """Where a repository file lives in the site (None: it is not published)."""
     if repo_path.startswith(docs_prefix):
         return repo_path[len(docs_prefix):]
+    if repo_path == README:
+        return EXAMPLES_PAGE
     ex = examples.get(repo_path)
     if ex is not None:
         return ex.page_uri if ex.has_page else ex.repo_path
