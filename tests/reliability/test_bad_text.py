@@ -16,6 +16,7 @@ import numpy as np
 import pytest
 
 from jina_clip import (
+    BadRequestError,
     InputError,
     InputRejectedError,
     JinaCLIP,
@@ -229,6 +230,15 @@ def test_rejected_input_index_is_offset_by_its_request(fake_api: FakeJinaAPI) ->
     ) as info:
         remote.encode_text(["a", "b", "c", "d"])
     assert info.value.index == 3 and info.value.reason == "text is bad"
+
+
+@pytest.mark.parametrize("detail", ["dimensions: too large", "input 7: not in this request"])
+def test_a_refusal_naming_no_input_of_the_request_stays_a_bad_request(
+        fake_api: FakeJinaAPI, detail: str) -> None:
+    fake_api.queue(Reply(422, json={"detail": detail}))
+    with _remote(fake_api.url) as remote, pytest.raises(BadRequestError) as info:
+        remote.encode_text(["a", "b"])
+    assert not isinstance(info.value, InputError) and info.value.__cause__ is None
 
 
 # --- plugins ----------------------------------------------------------------------------------

@@ -410,7 +410,10 @@ class RemoteJinaCLIP(JinaCLIP):
                 response = post_sync(client, self._url, call.body(i), headers, self._timeout,
                                      self._policy, self._sync_slots, cancel)
             except BadRequestError as err:
-                raise rejected_input(err, offset=call.slices[i][0], count=call.count(i)) from err
+                mapped = rejected_input(err, offset=call.slices[i][0], count=call.count(i))
+                if mapped is err:
+                    raise
+                raise mapped from err
             parts[i], usage = parse_embeddings(response, count=call.count(i),
                                                dimension=call.expected_dim)
             self._record(usage, meter)
@@ -512,7 +515,10 @@ class RemoteJinaCLIP(JinaCLIP):
                 response = await post_async(client, self._url, call.body(i), headers,
                                             self._timeout, self._policy, slots)
             except BadRequestError as err:
-                raise rejected_input(err, offset=call.slices[i][0], count=call.count(i)) from err
+                mapped = rejected_input(err, offset=call.slices[i][0], count=call.count(i))
+                if mapped is err:
+                    raise
+                raise mapped from err
             parts[i], usage = parse_embeddings(response, count=call.count(i),
                                                dimension=call.expected_dim)
             self._record(usage, meter)
