@@ -5,10 +5,9 @@
     python examples/langchain_multimodal_rag.py --tiny           # tiny random checkpoint (offline)
     JINA_CLIP_EXAMPLES_TINY=1 python examples/langchain_multimodal_rag.py   # the same, for CI
     python examples/langchain_multimodal_rag.py --api            # Jina's API (needs JINA_API_KEY)
-    python examples/langchain_multimodal_rag.py --question "Where is the entrance of the pool?"
+    python examples/langchain_multimodal_rag.py --question "Which shape is green?"
 
-The knowledge base is the project's sample texts (examples/docs/) and pictures
-(examples/images/). The chain is LCEL:
+The knowledge base is a few notes and pictures drawn on the fly. The chain is LCEL:
 
     question -> {top-k texts, top-k images} (one Chroma collection, metadata filter per modality)
              -> chat prompt (texts as text, images as data-URI image parts) -> chat model -> str
@@ -17,19 +16,24 @@ The chat model is ``ChatOpenAI`` when ``langchain-openai`` is installed and ``OP
 is set (``OPENAI_MODEL`` picks the model, default gpt-4o-mini) and the tiny switch is off;
 otherwise a fake model that says it was given the context, so the pipeline runs anywhere.
 The tiny checkpoint is random: with it the retrieval is meaningless (it only shows the pipeline).
+The notebook ``notebooks/01_langchain_multimodal_rag.ipynb`` walks through the same pipeline
+on the project's sample pictures and texts, and shows the pictures it retrieves.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import sys
+import tempfile
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # _model.py, also when imported by path
+
 from _model import ModelChoice, add_model_arguments
-from _samples import documents, image_paths
 from langchain_chroma import Chroma
 from langchain_core.documents import Document
 from langchain_core.language_models import BaseChatModel
@@ -38,8 +42,16 @@ from langchain_core.messages import HumanMessage
 from langchain_core.output_parsers import StrOutputParser
 from langchain_core.prompts import ChatPromptTemplate, MessagesPlaceholder
 from langchain_core.runnables import Runnable, RunnableLambda, RunnableParallel, RunnablePassthrough
+from PIL import Image, ImageDraw
 
 from langchain_jina_clip import JinaCLIPEmbeddings
+
+NOTES = [
+    "The red circle is the logo of the sunrise bakery.",
+    "The blue square marks the entrance of the swimming pool.",
+    "The green triangle is the sign of the mountain trail.",
+    "Opening hours are from eight in the morning to six in the evening.",
+]
 
 PROMPT = ChatPromptTemplate.from_messages(
     [
@@ -48,6 +60,23 @@ PROMPT = ChatPromptTemplate.from_messages(
         ("human", "{question}"),
     ]
 )
+
+
+def draw_pictures(folder: Path) -> list[str]:
+    """Three PNG files matching the notes; returns their paths."""
+    shapes = {
+        "red-circle": lambda d: d.ellipse((48, 48, 208, 208), fill=(220, 30, 30)),
+        "blue-square": lambda d: d.rectangle((56, 56, 200, 200), fill=(30, 60, 220)),
+        "green-triangle": lambda d: d.polygon([(128, 40), (220, 210), (36, 210)], fill=(30, 170, 60)),  # noqa: E501
+    }
+    paths = []
+    for name, draw in shapes.items():
+        image = Image.new("RGB", (256, 256), "white")
+        draw(ImageDraw.Draw(image))
+        path = folder / f"{name}.png"
+        image.save(path)
+        paths.append(str(path))
+    return paths
 
 
 def build_index(
@@ -126,28 +155,29 @@ def main(argv: Sequence[str] | None = None) -> str:
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
     add_model_arguments(parser)
-    parser.add_argument("--question", default="What does the logo of the Sunrise Bakery look like?")
+    parser.add_argument("--question", default="Which sign shows the mountain trail?")
     parser.add_argument("--k", type=int, default=2, help="texts and images to retrieve, each")
     args = parser.parse_args(argv)
     choice = ModelChoice.from_args(args)
     print(choice.describe())
 
-    with JinaCLIPEmbeddings(**choice.plugin_kwargs()) as embeddings:
-        pictures = [str(p) for p in image_paths()]
-        store = build_index(embeddings, list(documents().values()), pictures)
-        for modality in ("text", "image"):
-            for doc in store.similarity_search(
-                args.question, k=args.k, filter={"modality": modality}
-            ):
-                shown = (doc.page_content[:90] if modality == "text"
-                         else Path(doc.metadata["source"]).name)
-                print(f"retrieved {modality:5}: {shown}")
-        chain = build_chain(store, default_chat_model(offline=choice.tiny), k=args.k)
-        answer = chain.invoke(args.question)
-        store.delete_collection()
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        with JinaCLIPEmbeddings(**choice.plugin_kwargs()) as embeddings:
+            store = build_index(embeddings, NOTES, draw_pictures(folder))
+            for modality in ("text", "image"):
+                for doc in store.similarity_search(
+                    args.question, k=args.k, filter={"modality": modality}
+                ):
+                    shown = doc.page_content if modality == "text" else doc.metadata["source"]
+                    print(f"retrieved {modality:5}: {shown}")
+            chain = build_chain(store, default_chat_model(offline=choice.tiny), k=args.k)
+            answer = chain.invoke(args.question)
+            store.delete_collection()
     print("\nQ:", args.question)
     print("A:", answer)
     return answer
+
 
 if __name__ == "__main__":
     main()

@@ -15,7 +15,10 @@ The tiny checkpoint is random: it shows the pipeline, not meaningful rankings.
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # _model.py, also when imported by path
 
 from _model import ModelChoice, add_model_arguments
 from _samples import DOCS_DIR, image_paths

@@ -15,7 +15,10 @@ checkpoint is random, so its scores are meaningless (it only shows the pipeline)
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # _model.py, also when imported by path
 
 import numpy as np
 from _model import ModelChoice, add_model_arguments
