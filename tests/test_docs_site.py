@@ -21,6 +21,7 @@ sys.path.insert(0, str(HOOKS))
 import examples_site  # noqa: E402
 import lint_md  # noqa: E402
 import ref_errors  # noqa: E402
+import ref_openapi  # noqa: E402
 import ref_settings  # noqa: E402
 
 from jina_clip import errors  # noqa: E402
@@ -208,3 +209,23 @@ def test_examples_readme_opens_the_page_with_its_links_fixed(tmp_path: Path) -> 
     index = examples_site.index_markdown(found, tmp_path, "docs/")
     assert index.startswith("Start with [`run.py`](examples/run.md); see [the server](server.md).")
     assert "### Scripts" in index
+
+
+def test_server_api_page_covers_every_route_and_schema_of_the_app() -> None:
+    spec = ref_openapi.build_openapi()
+    page = ref_openapi.endpoints_markdown(spec)
+    for path, item in spec["paths"].items():
+        for method in item:
+            assert f"### `{method.upper()} {path}`" in page
+    for name in spec["components"]["schemas"]:
+        assert f"### `{name}` {{#schema-{name.lower()}}}" in page
+    assert "/v1/embeddings" in spec["paths"]
+    assert json.loads(ref_openapi.openapi_json(spec)) == spec
+
+
+def test_schema_types_read_one_way() -> None:
+    one_of = {"anyOf": [{"type": "string"}, {"type": "array", "items": {
+        "anyOf": [{"type": "string"}, {"$ref": "#/components/schemas/TextItem"}]}},
+        {"type": "null"}]}
+    assert ref_openapi.schema_type(one_of) == (
+        "`string` or array of (`string` or [`TextItem`](#schema-textitem)) or `null`")

@@ -1,16 +1,15 @@
 """The server API reference: the real app's OpenAPI document, rendered as Markdown.
 
-The app is built exactly as ``jina-clip serve`` builds it, around a real local encoder on a
-tiny random checkpoint (``jina_clip.testing``), so no download and no real weights are needed;
-only the routes and schemas matter here, and they do not depend on the weights.
+The app is built by the same ``create_app`` that ``jina-clip serve`` calls. Routes and schemas do
+not depend on the encoder behind the app, so it fronts a remote encoder whose address is never
+contacted (nothing is embedded): no model to load, no torch import, no network. The result is
+the same document as with a local model (checked when this was written).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import pathlib
-import tempfile
 from typing import Any
 
 from mdgen import cell, code, table
@@ -18,23 +17,24 @@ from mdgen import cell, code, table
 HTTP_METHODS = ("get", "post", "put", "patch", "delete")
 
 
+#: Never contacted: the encoder only has to exist; a known model name means no dimension probe.
+_UNUSED_BASE_URL = "http://127.0.0.1:9/v1"
+
+
 def build_openapi() -> dict[str, Any]:
     """``app.openapi()`` of the server app (default ``ServerSettings``)."""
     from jina_clip import JinaCLIP
     from jina_clip.server import ServerSettings, create_app
-    from jina_clip.testing import write_tiny_checkpoint
 
-    with tempfile.TemporaryDirectory(prefix="jina-clip-docs-") as tmp:
-        write_tiny_checkpoint(pathlib.Path(tmp))
-        encoder = JinaCLIP.local(tmp, device="cpu")
+    encoder = JinaCLIP.remote("jina-clip-v1", base_url=_UNUSED_BASE_URL)
+    try:
+        app = create_app(encoder, ServerSettings())
         try:
-            app = create_app(encoder, ServerSettings())
-            try:
-                return app.openapi()
-            finally:  # the lifespan never ran: release the app's pools and batchers here
-                asyncio.run(app.state.server.aclose())
-        finally:
-            encoder.close()
+            return app.openapi()
+        finally:  # the lifespan never ran: release the app's pools and batchers here
+            asyncio.run(app.state.server.aclose())
+    finally:
+        encoder.close()
 
 
 def openapi_json(spec: dict[str, Any]) -> str:
