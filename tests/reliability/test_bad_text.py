@@ -191,6 +191,13 @@ def test_remote_default_sends_truncate_true_and_warns_from_the_estimate(
     assert fake_api.requests[0].json["truncate"] is True
 
 
+async def test_remote_async_warns_too(fake_api: FakeJinaAPI) -> None:
+    with pytest.warns(TruncationWarning, match="input 0"):
+        async with _remote(fake_api.url) as remote:
+            await remote.aencode_text(["word " * 7500])
+    assert fake_api.requests[0].json["truncate"] is True
+
+
 def test_remote_estimate_under_the_limit_does_not_warn(fake_api: FakeJinaAPI,
                                                       no_warnings: None) -> None:
     with _remote(fake_api.url) as remote:
