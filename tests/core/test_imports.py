@@ -18,3 +18,20 @@ def test_import_does_not_pull_torch_and_lazy_names_resolve() -> None:
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
+
+
+def test_progress_bars_load_tqdm_only_when_asked(tiny_checkpoint) -> None:
+    """``tqdm.auto`` warns inside Jupyter without ipywidgets: with ``show_progress=False`` it
+    must not even be imported; with ``True`` a bar is drawn."""
+    code = (
+        "import sys\n"
+        "from jina_clip.local import LocalJinaCLIP\n"
+        f"enc = LocalJinaCLIP({str(tiny_checkpoint)!r}, device='cpu')\n"
+        "enc.encode_text(['a dog', 'a cat'])\n"
+        "assert 'tqdm.auto' not in sys.modules, 'tqdm.auto imported without a progress bar'\n"
+        "enc.encode_text(['a dog', 'a cat'], show_progress=True)\n"
+        "assert 'tqdm.auto' in sys.modules\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "texts" in done.stderr and "batch" in done.stderr  # the bar was drawn

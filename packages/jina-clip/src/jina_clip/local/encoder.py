@@ -21,7 +21,6 @@ from typing import Any
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from ..base import ImageInput, JinaCLIP, check_images, check_texts
 from ..errors import ImageDecodeError, TextTooLongError, TruncationWarning
@@ -31,6 +30,7 @@ from ..images.preprocess import ImagePreprocessor
 from ..images.sources import DEFAULT_LIMITS, ImageLimits, load_image
 from ..model import JinaCLIPModel, resolve_checkpoint
 from ..postprocess import finalize
+from ..progress import progress_iter
 from ..text import TextTokenizer
 from .batching import plan_batches
 from .device import resolve_device, resolve_dtype
@@ -215,7 +215,7 @@ class LocalJinaCLIP(JinaCLIP):
         )
         pad = self.tokenizer.pad_id
         with self._lock, torch.inference_mode():
-            for batch in tqdm(batches, desc="texts", unit="batch", disable=not progress):
+            for batch in progress_iter(batches, enabled=progress, desc="texts", unit="batch"):
                 width = max(len(ids[i]) for i in batch)
                 tokens = torch.full((len(batch), width), pad, dtype=torch.long)
                 for row, i in enumerate(batch):
@@ -303,8 +303,8 @@ class LocalJinaCLIP(JinaCLIP):
         total = (len(items) + batch_size - 1) // batch_size
         batches = self._decoded_batches(items, batch_size)
         try:
-            for span, futures in tqdm(
-                batches, total=total, desc="images", unit="batch", disable=not progress
+            for span, futures in progress_iter(
+                batches, enabled=progress, total=total, desc="images", unit="batch"
             ):
                 pixels = torch.from_numpy(np.stack([f.result() for f in futures]))
                 if pin:

@@ -33,6 +33,7 @@ from ..errors import (
     TruncationWarning,
 )
 from ..postprocess import finalize
+from ..progress import ProgressCounter, progress_counter
 from ..settings import DEFAULT_BASE_URL, api_key_from_env
 from .batching import plan_batches
 from .error_map import rejected_input
@@ -353,11 +354,9 @@ class RemoteJinaCLIP(JinaCLIP):
             headers["Authorization"] = f"Bearer {self._api_key.get_secret_value()}"
         return headers
 
-    def _progress(self, call: _Call) -> Any:
-        from tqdm.auto import tqdm
-
-        return tqdm(total=len(call.slices), disable=not call.show_progress, unit="req",
-                    desc=f"jina-clip {call.kind} requests")
+    def _progress(self, call: _Call) -> ProgressCounter:
+        return progress_counter(len(call.slices), enabled=call.show_progress, unit="req",
+                                desc=f"jina-clip {call.kind} requests")
 
     def _record(self, usage: TokenUsage, meter: UsageMeter) -> None:
         meter.add(usage)
