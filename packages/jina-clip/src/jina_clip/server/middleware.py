@@ -92,8 +92,11 @@ class RequestContextMiddleware:
 
         try:
             await self.app(scope, replay, send_with_id)
-        except Exception:
-            log.exception("unhandled error in request %s", request_id)
+        except Exception as exc:
+            # One line at ERROR (no traceback: it can quote request data); the traceback
+            # only at DEBUG, for an operator who asks for it (--log-level debug).
+            log.error("unhandled error in request %s: %s", request_id, type(exc).__name__,
+                      exc_info=log.isEnabledFor(logging.DEBUG))
             if not started:
                 await reply(500, "internal server error")
 
