@@ -59,3 +59,21 @@ def test_max_length_is_refused_for_the_api_backend() -> None:
     with pytest.raises(ValidationError):
         JinaCLIPSettings(base_url="http://127.0.0.1:9/v1", max_length=512)
     assert JinaCLIPSettings(max_length=512).max_length == 512
+
+
+def test_dump_never_holds_the_key_and_reloads_to_the_same_backend(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A dump leaves the key out (not even masked: a masked key read back used to switch a
+    local object to the API with the key ``**********``) and records the resolved backend."""
+    monkeypatch.setenv("JINA_API_KEY", "jina_env_key")
+    api = JinaCLIPSettings(api_key="jina_secret_value", model="jina-clip-v1")
+    local = JinaCLIPSettings(model="/models/clip")  # the env key alone never means the API
+    for settings, backend in ((api, "api"), (local, "local")):
+        dumped = settings.model_dump_json()
+        assert "api_key" not in dumped and "jina_secret_value" not in dumped
+        assert "api_key" not in settings.model_dump()
+        again = JinaCLIPSettings.model_validate_json(dumped)
+        assert again.resolved_backend() == backend
+        assert again.api_key == SecretStr("jina_env_key")  # from the environment, as documented
+        assert again.model_dump() == settings.model_dump()

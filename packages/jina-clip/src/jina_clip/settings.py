@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_serializer, model_validator
 from typing_extensions import Self
 
 from .base import JinaCLIP
@@ -87,8 +87,10 @@ class JinaCLIPSettings(BaseModel):
     dimensions: int | None = Field(default=None, ge=1)
     """Matryoshka truncation of every vector (text and image alike), before normalization."""
 
-    api_key: SecretStr | None = Field(default_factory=api_key_from_env)
-    """Jina API key; read from ``JINA_API_KEY`` / ``JINAAI_API_KEY`` when not given."""
+    api_key: SecretStr | None = Field(default_factory=api_key_from_env, exclude=True)
+    """Jina API key; read from ``JINA_API_KEY`` / ``JINAAI_API_KEY`` when not given. Never part
+    of a dump (``model_dump``, ``model_dump_json``): a reloaded dump reads it from the
+    environment again."""
 
     base_url: str | None = None
     """API endpoint root. Default ``https://api.jina.ai/v1``."""
@@ -113,6 +115,12 @@ class JinaCLIPSettings(BaseModel):
 
     local_files_only: bool = False
     """Local: never touch the network; use the cache or a local directory."""
+
+    @field_serializer("backend")
+    def _dump_resolved_backend(self, backend: str) -> str:
+        """Dumps record the backend the rule chose: the key is not in a dump, so a reloaded
+        ``auto`` could otherwise come back local (or, with a masked key, as the API)."""
+        return self.resolved_backend()
 
     @model_validator(mode="after")
     def _local_only_options(self) -> Self:
