@@ -231,14 +231,13 @@ def test_server_api_refuses_broken_images_with_422_naming_the_index(
     assert "Traceback" not in response.text
 
 
-def test_server_api_decodes_a_data_uri_by_its_content(api_server_url: str,
-                                                      remote_encoder: JinaCLIP) -> None:
-    """The server (unlike the clients, which refuse it) ignores a data URI's media type and
-    decodes the payload: an image labelled text/plain is embedded as that image."""
-    response = _post(api_server_url, [{"image": "data:text/plain;base64," + b64(GOOD)}])
-    assert response.status_code == 200, response.text
-    vector = np.array(response.json()["data"][0]["embedding"], dtype=np.float32)
-    np.testing.assert_allclose(vector, remote_encoder.encode_image([GOOD])[0], atol=1e-5)
+def test_server_api_refuses_a_data_uri_with_a_non_image_type(api_server_url: str) -> None:
+    """Like the clients: a payload labelled text/plain was not meant as a picture (422, named)."""
+    response = _post(api_server_url, ["a text", {"image": "data:text/plain;base64," + b64(GOOD)}])
+    assert response.status_code == 422, response.text
+    assert "input 1" in response.json()["detail"] and "text/plain" in response.json()["detail"]
+    for ok in ("data:image/png;base64,", "data:application/octet-stream;base64,", "data:;base64,"):
+        assert _post(api_server_url, [{"image": ok + b64(GOOD)}]).status_code == 200, ok
 
 
 def test_clients_refuse_a_data_uri_with_a_non_image_type(encoder: JinaCLIP) -> None:

@@ -351,14 +351,21 @@ def _read_path(path: str, *, index: int, limits: ImageLimits) -> bytes:
     return data
 
 
+def check_data_uri_media_type(header: str, *, index: int) -> None:
+    """Refuse a ``data:`` URI header (``data:<type>;...``, before the comma) whose media type
+    says it is not an image: a payload labelled ``text/plain`` was not meant as a picture.
+    No type, ``image/*`` and ``application/octet-stream`` are accepted."""
+    mediatype = header[5:].split(";")[0].strip().lower()
+    if mediatype and not mediatype.startswith("image/") and mediatype != "application/octet-stream":
+        raise ImageDecodeError(f"data URI has media type {mediatype!r}, not image/*", index=index)
+
+
 def _decode_data_uri(uri: str, *, index: int, limits: ImageLimits) -> bytes:
     header, sep, body = uri.partition(",")
     if not sep:
         raise ImageDecodeError("malformed data URI: no ',' after the header", index=index)
     params = header[5:].split(";")
-    mediatype = params[0].strip().lower()
-    if mediatype and not mediatype.startswith("image/") and mediatype != "application/octet-stream":
-        raise ImageDecodeError(f"data URI has media type {mediatype!r}, not image/*", index=index)
+    check_data_uri_media_type(header, index=index)
     # base64 size bound before decoding: 3 bytes per 4 characters
     if len(body) * 3 // 4 > limits.max_bytes + 3:
         raise ImageTooLargeError(

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..errors import ImageInputError
+from ..images.sources import check_data_uri_media_type
 from ..wire import ImageItem, InputItem, LegacyBytesItem, LegacyUrlItem, TextItem
 
 if TYPE_CHECKING:
@@ -63,6 +64,7 @@ def classify_image(value: str, *, index: int, max_bytes: int) -> ImageSource:
         if not sep or not header.lower().endswith(";base64"):
             raise ImageInputError("data URI must be base64-encoded (data:...;base64,...)",
                                   index=index)
+        check_data_uri_media_type(header, index=index)
         value = payload
     elif scheme and "://" in value[:40]:
         raise ImageInputError(
