@@ -41,8 +41,9 @@ class FaultProxy:
     """``with FaultProxy(upstream, rate=0.1, seed=7) as url: ...``: a proxy at ``url`` that
     fails ``rate`` of requests (chosen by a seeded RNG) with one of ``faults``.
 
-    ``counts`` tallies outcomes by name (``ok`` for forwarded and answered); ``posts`` counts
-    requests per path. Runs its own event loop on a daemon thread."""
+    ``counts`` tallies outcomes by name: ``ok`` (forwarded and answered), each fault, and
+    ``upstream_error`` (the upstream server failed to answer: not injected, a real failure).
+    Runs its own event loop on a daemon thread."""
 
     def __init__(self, upstream: str, *, rate: float = 0.1, seed: int = 0,
                  faults: Sequence[str] = FAULTS) -> None:
@@ -75,8 +76,10 @@ class FaultProxy:
         self._loop.close()
 
     async def _start(self) -> None:
-        self._client = httpx.AsyncClient(timeout=60, trust_env=False,
-                                         limits=httpx.Limits(max_connections=64))
+        # Idle upstream connections expire well before uvicorn's 5 s keep-alive timeout, so
+        # the proxy never forwards on a socket the server is closing (a fault nobody injected).
+        self._client = httpx.AsyncClient(timeout=60, trust_env=False, limits=httpx.Limits(
+            max_connections=64, keepalive_expiry=1.0))
         self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
         port = self._server.sockets[0].getsockname()[1]
         self.url = f"http://127.0.0.1:{port}"
@@ -93,7 +96,7 @@ class FaultProxy:
     def injected(self) -> int:
         """Requests that got a fault (each one the client must have retried)."""
         with self._lock:
-            return sum(n for name, n in self.counts.items() if name != "ok")
+            return sum(self.counts[name] for name in self.faults)
 
     def _choose(self) -> str:
         with self._lock:
@@ -139,8 +142,14 @@ class FaultProxy:
         assert self._client is not None
         forward = {k.strip(): v.strip() for k, v in headers
                    if k.strip().lower() not in {"host", "content-length", "connection"}}
-        upstream = await self._client.request(method, self.upstream + target, content=body,
-                                              headers=forward)
+        try:
+            upstream = await self._client.request(method, self.upstream + target,
+                                                  content=body, headers=forward)
+        except httpx.HTTPError:  # counted apart, so that "ok" stays exact
+            with self._lock:
+                self.counts[fault] -= 1
+                self.counts["upstream_error"] += 1
+            return False
         out = [(k.decode("latin-1"), v.decode("latin-1"))
                for k, v in upstream.headers.raw if k.lower() not in _HOP_HEADERS]
         raw = _response(upstream.status_code, out, upstream.content)

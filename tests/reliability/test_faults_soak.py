@@ -116,6 +116,7 @@ def check_proxy(proxy: FaultProxy, requests: int, *, every_kind: bool = True) ->
     """Each planned request succeeded exactly once (none lost, none sent again after it
     succeeded); the faults were retried; the fault rate is about what was asked."""
     counts = proxy.counts
+    assert counts["upstream_error"] == 0, counts  # our server itself never failed
     assert counts["ok"] == requests, counts
     total = sum(counts.values())
     assert proxy.injected > 0
