@@ -6,13 +6,15 @@ import copy
 import importlib.util
 import pathlib
 import pickle
+import subprocess
+import sys
 
 import pytest
 import torch
 import torch.nn.functional as F
 
 from jina_clip.model import JinaCLIPModel
-from jina_clip.model.linear import Linear, onednn_available
+from jina_clip.model.linear import Linear, onednn_available, row_bucket
 
 CLS, SEP = 101, 102
 
@@ -74,6 +76,41 @@ def test_model_loaded_under_inference_mode_runs(tiny_checkpoint: pathlib.Path) -
     texts = ["a dog on a bridge", "the sun at dusk over the sea"]
     torch.testing.assert_close(torch.from_numpy(inside.encode_text(texts)),
                                torch.from_numpy(normal.encode_text(texts)), atol=1e-6, rtol=0)
+
+
+def test_row_buckets_pad_little_and_stay_few() -> None:
+    buckets = [row_bucket(m) for m in range(1, 20_001)]
+    assert all(b >= m for m, b in zip(range(1, 20_001), buckets, strict=True))
+    assert all(b % 8 == 0 for b in buckets)
+    assert max(b / m for m, b in zip(range(65, 20_001), buckets[64:], strict=True)) <= 1.125
+    assert buckets == sorted(buckets)  # monotone
+    assert len(set(buckets)) <= 80  # ~8 per doubling: oneDNN keeps state per distinct shape
+    assert [row_bucket(m) for m in (1, 16, 17, 64, 128, 2048, 8192)] == [8, 16, 24, 64, 128,
+                                                                          2048, 8192]
+
+
+def test_many_row_counts_do_not_grow_memory_without_bound() -> None:
+    """oneDNN keeps ~0.6-2.5 MB per distinct input shape for the process's life; before row
+    bucketing, 300 row counts through a 768x3072 layer grew RSS by ~700 MB."""
+    if not onednn_available():
+        pytest.skip("this torch build has no oneDNN packed-linear ops")
+    code = (
+        "import torch\n"
+        "from jina_clip.model.linear import Linear\n"
+        "def rss():\n"
+        "    with open('/proc/self/status') as f:\n"
+        "        return next(int(l.split()[1]) for l in f if l.startswith('VmRSS')) // 1024\n"
+        "layer = Linear(768, 3072)\n"
+        "with torch.inference_mode():\n"
+        "    layer(torch.randn(300, 768))\n"
+        "    start = rss()\n"
+        "    for rows in range(1, 301):\n"
+        "        layer(torch.randn(rows, 768))\n"
+        "print(rss() - start)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True)
+    assert int(done.stdout.strip()) < 200, done.stdout  # MiB
 
 
 def test_linear_keeps_autograd() -> None:
