@@ -47,6 +47,8 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.add_argument("--max-wait-ms", type=float, default=d.max_wait_ms)
     p.add_argument("--max-queue", type=int, default=d.max_queue,
                    help="queued items per modality before 503")
+    p.add_argument("--retry-after", type=int, default=d.retry_after_s, metavar="SECONDS",
+                   help="Retry-After header value of every 503 (default: %(default)s)")
     p.add_argument("--no-batching", action="store_true",
                    help="run each request as its own model call")
     p.add_argument("--max-inputs", type=int, default=d.max_inputs)
@@ -55,6 +57,8 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.add_argument("--max-image-pixels", type=int, default=d.max_image_pixels)
     p.add_argument("--max-text-tokens", type=int, default=d.max_text_tokens)
     p.add_argument("--fetch-timeout", type=float, default=d.fetch_timeout_s)
+    p.add_argument("--max-redirects", type=int, default=d.max_redirects,
+                   help="redirects followed per image URL (default: %(default)s)")
     p.add_argument("--image-workers", type=int, default=d.image_workers)
     p.add_argument("--allow-private-urls", action="store_true",
                    help="allow image URLs on private/loopback networks (trusted networks only)")
@@ -124,10 +128,12 @@ def serve_settings(args: argparse.Namespace) -> ServerSettings:
         dtype=args.dtype, host=args.host, port=args.port,
         api_key=args.api_key or os.environ.get(API_KEY_ENV) or None,
         batching=not args.no_batching, max_batch_size=args.max_batch_size,
-        max_wait_ms=args.max_wait_ms, max_queue=args.max_queue, max_inputs=args.max_inputs,
+        max_wait_ms=args.max_wait_ms, max_queue=args.max_queue,
+        retry_after_s=args.retry_after, max_inputs=args.max_inputs,
         max_body_bytes=args.max_body_bytes, max_image_bytes=args.max_image_bytes,
         max_image_pixels=args.max_image_pixels, max_text_tokens=args.max_text_tokens,
-        fetch_timeout_s=args.fetch_timeout, image_workers=args.image_workers,
+        fetch_timeout_s=args.fetch_timeout, max_redirects=args.max_redirects,
+        image_workers=args.image_workers,
         allow_private_urls=args.allow_private_urls, log_level=args.log_level,
     )
 

@@ -26,7 +26,7 @@ from .. import __version__
 from ..base import JinaCLIP
 from ..errors import InputError, TextTooLongError
 from ..postprocess import finalize
-from ..wire import EmbeddingRequest, encode_base64_embedding
+from ..wire import EmbeddingRequest, EmbeddingResponse, encode_base64_embedding
 from .batcher import BatcherClosed, DynamicBatcher, QueueFull
 from .config import ServerSettings
 from .decode import ImageLoader
@@ -35,6 +35,8 @@ from .guard import AddressGuard, Resolver, system_resolver
 from .inputs import ParsedInput, image_tokens, parse_input
 from .middleware import RequestContextMiddleware
 from .oom import ModelOutOfMemory
+from .openapi import embeddings_responses, install_openapi, read_responses
+from .schemas import Health, ModelCard, ModelList, PerModality
 
 __all__ = ["create_app"]
 
@@ -43,6 +45,8 @@ log = logging.getLogger("jina_clip.server")
 #: ``task`` values accepted; jina-clip-v1 uses no instruction, so they do not change vectors.
 ACCEPTED_TASKS = (None, "retrieval.query", "retrieval.passage")
 EMBEDDING_TYPES = ("float", "base64", "binary", "ubinary")
+#: Routes that need no API key (load-balancer probes).
+OPEN_PATHS = frozenset({"/health"})
 
 
 class ServerState:
@@ -276,6 +280,13 @@ class EmbeddingService:
             "usage": {"total_tokens": tokens, "prompt_tokens": tokens}, "data": data})
 
 
+_DESCRIPTION = (
+    "Jina's Embeddings API (`POST /v1/embeddings`, also what the `openai` client sends) in "
+    "front of a local jina-clip model. Every error, whatever its status (404 and 405 for "
+    "unknown routes and methods included), has the `ErrorResponse` body; every response "
+    "carries an `x-request-id` header.")
+
+
 def create_app(encoder: JinaCLIP, settings: ServerSettings | None = None, *,
                resolver: Resolver = system_resolver) -> FastAPI:
     """Build the server around an already-loaded ``encoder``. The app does not close the
@@ -290,30 +301,44 @@ def create_app(encoder: JinaCLIP, settings: ServerSettings | None = None, *,
         await state.aclose()
 
     app = FastAPI(title="jina-clip server", version=__version__, lifespan=lifespan,
-                  docs_url=None, redoc_url=None)
+                  docs_url=None, redoc_url=None, description=_DESCRIPTION)
     app.state.server = state
     install_error_handlers(app)
     # Auth is checked in the middleware, before the body is read and parsed: an unauthenticated
     # client gets 401 whatever it sends, and costs no JSON parsing on the event loop.
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes,
-                       authorize=_bearer_check(settings), open_paths=frozenset({"/health"}))
+                       authorize=_bearer_check(settings), open_paths=OPEN_PATHS)
+    install_openapi(app, auth=settings.api_key is not None, open_paths=OPEN_PATHS)
 
-    @app.post("/v1/embeddings")
+    # The embeddings route returns its JSONResponse as built: response_model documents the
+    # body (FastAPI does not re-validate a Response), the tests check the two agree.
+    @app.post("/v1/embeddings", response_model=EmbeddingResponse,
+              responses=embeddings_responses(settings), summary="Embed texts and images")
     async def embeddings(req: EmbeddingRequest) -> JSONResponse:
+        """Embed every input (texts and images, in one space) and answer one vector per
+        input, in the requested `embedding_type`. Bad input fails the whole request with an
+        error naming the input's index; nothing is dropped or reordered."""
         return await service.embed(req)
 
-    @app.get("/v1/models")
-    async def models() -> dict[str, Any]:
-        return {"object": "list", "data": [{
-            "id": settings.served_model_name, "object": "model", "created": 0,
-            "owned_by": "jina-clip", "root": settings.model, "dimension": state.dimension}]}
+    @app.get("/v1/models", response_model=ModelList,
+             responses=read_responses("The served model."),
+             summary="List the served model")
+    async def models() -> ModelList:
+        """The one model this server serves, in OpenAI's model-list format."""
+        return ModelList(data=[ModelCard(id=settings.served_model_name, root=settings.model,
+                                         dimension=state.dimension)])
 
-    @app.get("/health")
-    async def health() -> dict[str, Any]:
-        batchers = {"text": state.text_batcher, "image": state.image_batcher}
-        return {"status": "ok", "model": settings.served_model_name,
-                "queue_depth": {k: b.queue_depth for k, b in batchers.items()},
-                "model_calls": {k: b.stats.calls for k, b in batchers.items()},
-                "items_embedded": {k: b.stats.items for k, b in batchers.items()}}
+    @app.get("/health", response_model=Health,
+             responses=read_responses("The server is up; its queues and counters."),
+             summary="Liveness and batcher counters")
+    async def health() -> Health:
+        """Answers while the server runs; needs no API key (for load-balancer probes)."""
+        def per(count: Callable[[DynamicBatcher[Any]], int]) -> PerModality:
+            return PerModality(text=count(state.text_batcher), image=count(state.image_batcher))
+
+        return Health(model=settings.served_model_name,
+                      queue_depth=per(lambda b: b.queue_depth),
+                      model_calls=per(lambda b: b.stats.calls),
+                      items_embedded=per(lambda b: b.stats.items))
 
     return app

@@ -1,7 +1,9 @@
 """`ServerSettings`: every knob of ``jina-clip serve`` in one validated model.
 
 Defaults are chosen so that an exposed server is safe out of the box: bounded bodies, inputs,
-images, queue and text length, and no fetching of private addresses.
+images, queue and text length, and no fetching of private addresses. Each field's docstring is
+its description (``use_attribute_docstrings``), so the configuration reference is generated
+from here.
 """
 
 from __future__ import annotations
@@ -14,24 +16,34 @@ MB = 1024 * 1024
 
 
 class ServerSettings(BaseModel):
-    """Configuration of the embeddings server (the CLI flags map 1:1 onto these fields)."""
+    """Configuration of the embeddings server (``jina-clip serve`` flags map onto these fields)."""
 
-    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+    model_config = ConfigDict(extra="forbid", protected_namespaces=(),
+                              use_attribute_docstrings=True)
 
     # --- model ---------------------------------------------------------------------------------
     model: str = "jinaai/jina-clip-v1"
     """Hub id or local directory of the checkpoint to load."""
     served_model_name: str = "jina-clip-v1"
-    """The ``model`` value clients send and the server reports."""
+    """The ``model`` value clients send and the server reports (the ``model`` value is accepted
+    too); any other name is answered with 400 ``invalid_model``."""
     device: str = "auto"
+    """Where the model runs: ``auto`` (CUDA, then MPS, then CPU), ``cpu``, ``cuda``, ``cuda:1``,
+    ``mps``."""
     dtype: str = "auto"
+    """Weight and compute precision: ``auto`` (bfloat16 on CUDA, float32 elsewhere),
+    ``float32``, ``bfloat16``, ``float16``."""
 
     # --- network -------------------------------------------------------------------------------
     host: str = "127.0.0.1"
+    """Interface to listen on; the default accepts local connections only (``0.0.0.0``: all)."""
     port: int = Field(default=8080, ge=0, le=65535)
+    """TCP port to listen on (0: any free port)."""
     api_key: SecretStr | None = None
-    """Bearer token clients must send; None turns auth off. Never logged."""
+    """Bearer token clients must send (``Authorization: Bearer <key>``) on every route but
+    ``/health``; None turns auth off. Never logged."""
     log_level: str = "info"
+    """Logging level of the server and uvicorn: ``debug``, ``info``, ``warning``, ``error``."""
 
     # --- dynamic batching ----------------------------------------------------------------------
     batching: bool = True
@@ -39,20 +51,30 @@ class ServerSettings(BaseModel):
     max_batch_size: int = Field(default=32, ge=1)
     """Items (texts or images) per model call."""
     max_wait_ms: float = Field(default=5.0, ge=0)
-    """How long the first queued item waits for others to join its batch."""
+    """Milliseconds the first queued item waits for others to join its batch."""
     max_queue: int = Field(default=4096, ge=1)
-    """Items waiting per modality; beyond it requests get 503 + Retry-After."""
+    """Items waiting per modality; beyond it requests get 503 + Retry-After (a request with
+    more items than this gets 400, since it could never be queued)."""
     retry_after_s: int = Field(default=1, ge=0)
+    """Seconds sent in the ``Retry-After`` header of every 503 (queue full, shutting down,
+    out of memory)."""
 
     # --- limits --------------------------------------------------------------------------------
     max_inputs: int = Field(default=2048, ge=1)
+    """Inputs (texts and images) per request; more is 400 ``too_many_inputs``."""
     max_body_bytes: int = Field(default=32 * MB, ge=1)
+    """Bytes of request body, counted while it is read; more is 413."""
     max_image_bytes: int = Field(default=8 * MB, ge=1)
+    """Bytes of one image, inline (after base64 decoding) or downloaded; more is 422."""
     max_image_pixels: int = Field(default=50_000_000, ge=1)
+    """Pixels (width × height) of one decoded image; more is 422 (decompression bombs)."""
     max_text_tokens: int = Field(default=8192, ge=2)
-    """Longest text; longer ones get 422 unless the request sets ``truncate=true``."""
+    """Tokens of the longest text, special tokens included; longer ones get 422 unless the
+    request sets ``truncate=true``."""
     fetch_timeout_s: float = Field(default=10.0, gt=0)
+    """Seconds one image URL may take to download, redirects included; slower is 422."""
     max_redirects: int = Field(default=5, ge=0)
+    """Redirects followed per image URL (each hop checked by the address guard); more is 422."""
     image_workers: int = Field(default=8, ge=1)
     """Threads decoding and downloading images (off the event loop)."""
 
