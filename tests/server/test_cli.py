@@ -37,6 +37,33 @@ def test_serve_flags_map_to_settings(monkeypatch: pytest.MonkeyPatch) -> None:
     assert captured[1].host == "127.0.0.1"
 
 
+def test_retry_after_and_max_redirects_flags(monkeypatch: pytest.MonkeyPatch) -> None:
+    captured: list[ServerSettings] = []
+    monkeypatch.setattr("jina_clip.server.serve", captured.append)
+    assert cli.main(["serve", "--retry-after", "7", "--max-redirects", "0"]) == 0
+    assert (captured[0].retry_after_s, captured[0].max_redirects) == (7, 0)
+    assert cli.main(["serve"]) == 0  # unset: the settings' defaults
+    defaults = ServerSettings()
+    assert (captured[1].retry_after_s, captured[1].max_redirects) == (
+        defaults.retry_after_s, defaults.max_redirects)
+    assert cli.main(["serve", "--retry-after", "-1"]) == 2  # bounds come from the settings
+
+
+def test_every_server_setting_has_a_serve_flag() -> None:
+    parser = cli.build_parser()
+    base = cli.serve_settings(parser.parse_args(["serve"]))
+    serve = next(a for a in parser._actions if a.dest == "command").choices["serve"]
+    changed: set[str] = set()
+    for action in serve._actions:
+        if not action.option_strings or action.dest == "help":
+            continue
+        value = [] if action.nargs == 0 else [
+            "x" if action.type is None else str(action.type(action.default or 0) + 1)]
+        got = cli.serve_settings(parser.parse_args(["serve", action.option_strings[0], *value]))
+        changed |= {n for n in ServerSettings.model_fields if getattr(got, n) != getattr(base, n)}
+    assert changed == set(ServerSettings.model_fields)
+
+
 def test_serve_rejects_bad_values(capsys: pytest.CaptureFixture[str]) -> None:
     assert cli.main(["serve", "--max-batch-size", "0"]) == 2
     assert "max_batch_size" in capsys.readouterr().err
