@@ -81,6 +81,15 @@ def test_server_flags_are_found_by_running_the_cli_parser() -> None:
     assert flags["fetch_timeout_s"].name == "--fetch-timeout"  # the name differs from the field
     assert flags["batching"].name == "--no-batching"  # an inverted switch
     assert flags["max_batch_size"].name == "--max-batch-size"
+    assert flags["retry_after_s"].name == "--retry-after"
+    assert flags["max_redirects"].name == "--max-redirects"
+    from jina_clip.server import ServerSettings
+
+    assert set(flags) == set(ServerSettings.model_fields)  # every field has a flag
+    table = _rows(ref_settings.server_table(ServerSettings, flags, {}))
+    for name, field in ServerSettings.model_fields.items():  # described by the field itself
+        assert table[name][-1] and field.description, name
+        assert table[name][-1].split()[0] == field.description.split()[0], name
     envs = ref_settings.env_fields(parser, "serve", cli.serve_settings, (cli.API_KEY_ENV,))
     assert envs == {"api_key": (cli.API_KEY_ENV,)}
 
@@ -221,6 +230,29 @@ def test_server_api_page_covers_every_route_and_schema_of_the_app() -> None:
         assert f"### `{name}` {{#schema-{name.lower()}}}" in page
     assert "/v1/embeddings" in spec["paths"]
     assert json.loads(ref_openapi.openapi_json(spec)) == spec
+    # every response's body is declared: no "shape not declared" rows, no FastAPI 422 schema
+    assert "not declared" not in page and "HTTPValidationError" not in page
+    assert page.count("| `422` |") == 1 and page.count("| `503` |") == 1
+    # built for a server with an API key: the scheme, and each operation's auth
+    assert "started with an API key" in page and "`bearerAuth` (http bearer)" in page
+    assert page.count("Auth: `Authorization: Bearer <key>` (`bearerAuth`).") == 2
+    assert page.count("Auth: none.") == 1  # /health
+    assert "docs-build-placeholder" not in ref_openapi.openapi_json(spec)
+
+
+def test_server_api_page_without_a_key_shows_no_auth() -> None:
+    spec = ref_openapi.build_openapi(with_api_key=False)
+    page = ref_openapi.endpoints_markdown(spec)
+    assert "started without an API key" in page
+    assert page.count("Auth: none.") == len(spec["paths"]) and "| `401` |" not in page
+
+
+def test_server_api_page_refuses_a_response_without_a_body_schema() -> None:
+    op = {"responses": {"200": {"description": "ok", "content": {
+        "application/json": {"schema": {"$ref": "#/components/schemas/X"}}}},
+        "500": {"description": "oops"}}}
+    with pytest.raises(ValueError, match="GET /x: response 500 declares no JSON body"):
+        ref_openapi.endpoint_section("/x", "get", op)
 
 
 def test_schema_types_read_one_way() -> None:

@@ -4,6 +4,10 @@ The app is built by the same ``create_app`` that ``jina-clip serve`` calls. Rout
 not depend on the encoder behind the app, so it fronts a remote encoder whose address is never
 contacted (nothing is embedded): no model to load, no torch import, no network. The result is
 the same document as with a local model (checked when this was written).
+
+The document describes the server as configured, so it is built for a server started with an
+API key: the page and ``openapi.json`` then show the bearer auth and the 401s. Every response
+of every route declares its body; one that does not fails the build.
 """
 
 from __future__ import annotations
@@ -19,16 +23,20 @@ HTTP_METHODS = ("get", "post", "put", "patch", "delete")
 
 #: Never contacted: the encoder only has to exist; a known model name means no dimension probe.
 _UNUSED_BASE_URL = "http://127.0.0.1:9/v1"
+#: Only makes the app require a key (a SecretStr: it never appears in the document).
+_PLACEHOLDER_KEY = "docs-build-placeholder"
 
 
-def build_openapi() -> dict[str, Any]:
-    """``app.openapi()`` of the server app (default ``ServerSettings``)."""
+def build_openapi(*, with_api_key: bool = True) -> dict[str, Any]:
+    """``app.openapi()`` of the server app: default ``ServerSettings``, plus an API key unless
+    ``with_api_key`` is false."""
     from jina_clip import JinaCLIP
     from jina_clip.server import ServerSettings, create_app
 
+    settings = ServerSettings(api_key=_PLACEHOLDER_KEY if with_api_key else None)
     encoder = JinaCLIP.remote("jina-clip-v1", base_url=_UNUSED_BASE_URL)
     try:
-        app = create_app(encoder, ServerSettings())
+        app = create_app(encoder, settings)
         try:
             return app.openapi()
         finally:  # the lifespan never ran: release the app's pools and batchers here
@@ -122,26 +130,38 @@ def _body_schema(content: dict[str, Any]) -> dict[str, Any] | None:
     return media.get("schema") if media else None
 
 
-def _response_rows(responses: dict[str, Any]) -> list[list[str]]:
+def _response_rows(where: str, responses: dict[str, Any]) -> list[list[str]]:
     rows = []
     for status, response in responses.items():
         schema = _body_schema(response.get("content", {}))
-        if schema is None:
-            body = "no body"
-        elif not schema:
-            body = "JSON, shape not declared in the OpenAPI document"
-        else:
-            body = schema_type(schema)
-        rows.append([code(status), cell(response.get("description", "")), body])
+        if not schema:  # every answer of this server has a JSON body: the route must say which
+            raise ValueError(f"{where}: response {status} declares no JSON body schema")
+        headers = ", ".join(code(h) for h in response.get("headers", {}))
+        rows.append([code(status), cell(response.get("description", "")), schema_type(schema),
+                     headers])
     return rows
 
 
-def endpoint_section(path: str, method: str, op: dict[str, Any]) -> str:
-    """One operation: summary, description, request body, responses."""
+def _auth_line(op: dict[str, Any], schemes: dict[str, Any]) -> str:
+    """Who may call the operation, from its security requirement."""
+    names = [name for requirement in op.get("security", []) for name in requirement]
+    if not names:
+        return "Auth: none."
+    kinds = [schemes.get(n, {}) for n in names]
+    if all(k.get("type") == "http" and k.get("scheme") == "bearer" for k in kinds):
+        return "Auth: `Authorization: Bearer <key>` (" + ", ".join(code(n) for n in names) + ")."
+    return "Auth: " + ", ".join(code(n) for n in names) + "."
+
+
+def endpoint_section(path: str, method: str, op: dict[str, Any],
+                     schemes: dict[str, Any] | None = None) -> str:
+    """One operation: summary, description, auth, request body, responses."""
     lines = [f"### `{method.upper()} {path}`", ""]
-    text = op.get("description") or op.get("summary")
-    if text:
-        lines += [cell(text), ""]
+    if op.get("summary"):
+        lines += [f"**{cell(op['summary'])}.**", ""]
+    if op.get("description"):
+        lines += [cell(op["description"]), ""]
+    lines += [_auth_line(op, schemes or {}), ""]
     body = op.get("requestBody")
     if body:
         schema = _body_schema(body.get("content", {})) or {}
@@ -150,8 +170,24 @@ def endpoint_section(path: str, method: str, op: dict[str, Any]) -> str:
     for param in op.get("parameters", []):
         lines.append(f"- parameter {code(param['name'])} in {param['in']}: "
                      f"{schema_type(param.get('schema', {}))}")
-    lines.append(table(["status", "meaning", "body"], _response_rows(op.get("responses", {}))))
+    lines.append(table(["status", "meaning", "body", "headers"],
+                       _response_rows(f"{method.upper()} {path}", op.get("responses", {}))))
     return "\n".join(lines)
+
+
+def _auth_markdown(spec: dict[str, Any]) -> str:
+    """The document's security schemes, and what a server without an API key changes."""
+    schemes = spec.get("components", {}).get("securitySchemes", {})
+    if not schemes:
+        return ("This document is of a server started without an API key: no route needs "
+                "authentication.")
+    parts = [f"{code(name)} ({scheme.get('type', '?')} {scheme.get('scheme', '')}".rstrip()
+             + ")" + (f": {cell(scheme['description'])}" if scheme.get("description") else "")
+             for name, scheme in schemes.items()]
+    return ("This document is of a server started with an API key; security schemes: "
+            + "; ".join(p.rstrip(".") for p in parts) + ". Each operation below names its "
+            "auth. A server started without a key has no security requirement and never "
+            "answers 401.")
 
 
 def endpoints_markdown(spec: dict[str, Any]) -> str:
@@ -159,13 +195,17 @@ def endpoints_markdown(spec: dict[str, Any]) -> str:
     ops = [(path, method, op) for path, item in spec.get("paths", {}).items()
            for method, op in item.items() if method in HTTP_METHODS]
     info = spec.get("info", {})
+    schemes = spec.get("components", {}).get("securitySchemes", {})
     lines = [f"{info.get('title', 'API')} {info.get('version', '')}, OpenAPI "
-             f"{spec.get('openapi', '?')}.", "",
+             f"{spec.get('openapi', '?')}.", ""]
+    if info.get("description"):
+        lines += [cell(info["description"]), ""]
+    lines += [_auth_markdown(spec), "",
              table(["method", "path", "summary"],
                    [[code(m.upper()), code(p), cell(op.get("summary", ""))] for p, m, op in ops]),
              "", "## Endpoints", ""]
     for path, method, op in ops:
-        lines += [endpoint_section(path, method, op), ""]
+        lines += [endpoint_section(path, method, op, schemes), ""]
     lines += ["## Schemas in the OpenAPI document", ""]
     for name, schema in spec.get("components", {}).get("schemas", {}).items():
         lines += [schema_section(name, schema), ""]
@@ -173,8 +213,8 @@ def endpoints_markdown(spec: dict[str, Any]) -> str:
 
 
 def models_markdown(models: list[type[Any]]) -> str:
-    """Pydantic models rendered like the OpenAPI schemas (used for the wire models the
-    server's responses follow but its routes do not declare)."""
+    """Pydantic models rendered like the OpenAPI schemas (the shared wire models as the
+    ``JinaCLIP.remote`` client reads them: it also accepts what Jina's hosted API sends)."""
     from pydantic.json_schema import models_json_schema
 
     _, defs = models_json_schema([(m, "serialization") for m in models],

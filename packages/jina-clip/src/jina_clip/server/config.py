@@ -25,8 +25,8 @@ class ServerSettings(BaseModel):
     model: str = "jinaai/jina-clip-v1"
     """Hub id or local directory of the checkpoint to load."""
     served_model_name: str = "jina-clip-v1"
-    """The ``model`` value clients send and the server reports (the ``model`` value is accepted
-    too); any other name is answered with 400 ``invalid_model``."""
+    """The name clients send as ``model`` and the server reports. The checkpoint's name (the
+    ``model`` field) is accepted too; any other name is answered with 400 ``invalid_model``."""
     device: str = "auto"
     """Where the model runs: ``auto`` (CUDA, then MPS, then CPU), ``cpu``, ``cuda``, ``cuda:1``,
     ``mps``."""

@@ -94,7 +94,8 @@ def _finish(schema: dict[str, Any], *, auth: bool, open_paths: Collection[str]) 
     if auth:
         schema.setdefault("components", {}).setdefault("securitySchemes", {})[BEARER_SCHEME] = {
             "type": "http", "scheme": "bearer",
-            "description": "The server's API key (`--api-key` or `JINA_CLIP_SERVER_API_KEY`)."}
+            "description": "The server's API key, set with `--api-key` or "
+                           "`JINA_CLIP_SERVER_API_KEY`."}
     for path, item in schema.get("paths", {}).items():
         for op in item.values():
             responses = op.setdefault("responses", {})
