@@ -16,6 +16,7 @@ from jina_clip import wire
 from jina_clip.server import ServerSettings, create_app
 from jina_clip.server.openapi import BEARER_SCHEME
 
+from ..conftest import TINY_API_MODEL
 from .conftest import DIM, FakeEncoder, png_b64
 
 MODEL = "jina-clip-v1"
@@ -214,3 +215,21 @@ async def test_every_schema_and_property_in_the_document_is_described(serve: Any
         assert op.get("summary") and op.get("description"), (path, method)
         for status, response in op["responses"].items():
             assert response["description"], (path, status)
+
+
+def test_the_served_document_matches_real_answers_over_http(api_server_url: str) -> None:
+    """Over real HTTP (uvicorn, the tiny model): the document the server publishes at
+    ``/openapi.json`` validates the 200 and the 422 it really sends."""
+    root = api_server_url.removesuffix("/v1")
+    with httpx.Client(base_url=root, timeout=30) as http:
+        spec = http.get("/openapi.json").json()
+        assert "HTTPValidationError" not in json.dumps(spec)
+        assert "securitySchemes" not in spec["components"]  # this server has no key
+        ok = http.post("/v1/embeddings", json={"model": TINY_API_MODEL, "input": [
+            "a photo of a cat", {"image": png_b64()}], "embedding_type": ["float", "binary"]})
+        assert ok.status_code == 200, ok.text
+        conforms(spec, "/v1/embeddings", "post", ok)
+        bad = http.post("/v1/embeddings", json={"model": TINY_API_MODEL, "input": [
+            "fine", {"image": "data:image/png;base64,AAAA"}]})
+        assert bad.status_code == 422 and bad.json()["detail"].startswith("input 1"), bad.text
+        conforms(spec, "/v1/embeddings", "post", bad)
