@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import numpy as np
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from .. import __version__
@@ -28,6 +28,7 @@ from ..errors import InputError, TextTooLongError
 from ..postprocess import finalize
 from ..wire import EmbeddingRequest, EmbeddingResponse, encode_base64_embedding
 from .batcher import BatcherClosed, DynamicBatcher, QueueFull
+from .body import parse_embedding_request, request_body_openapi
 from .config import ServerSettings
 from .decode import ImageLoader
 from .errors import HTTPError, install_error_handlers
@@ -312,13 +313,16 @@ def create_app(encoder: JinaCLIP, settings: ServerSettings | None = None, *,
 
     # The embeddings route returns its JSONResponse as built: response_model documents the
     # body (FastAPI does not re-validate a Response), the tests check the two agree.
+    # The body is parsed by parse_embedding_request (off the event loop when large), so the
+    # request schema is declared through openapi_extra instead of a typed parameter.
     @app.post("/v1/embeddings", response_model=EmbeddingResponse,
-              responses=embeddings_responses(settings), summary="Embed texts and images")
-    async def embeddings(req: EmbeddingRequest) -> JSONResponse:
+              responses=embeddings_responses(settings), summary="Embed texts and images",
+              openapi_extra=request_body_openapi())
+    async def embeddings(request: Request) -> JSONResponse:
         """Embed every input (texts and images, in one space) and answer one vector per
         input, in the requested `embedding_type`. Bad input fails the whole request with an
         error naming the input's index; nothing is dropped or reordered."""
-        return await service.embed(req)
+        return await service.embed(await parse_embedding_request(request))
 
     @app.get("/v1/models", response_model=ModelList,
              responses=read_responses("The served model."),

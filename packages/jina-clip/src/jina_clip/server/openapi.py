@@ -15,6 +15,7 @@ from typing import Any
 
 from fastapi import FastAPI
 
+from .body import request_body_schemas
 from .config import ServerSettings
 from .schemas import ErrorResponse
 
@@ -90,7 +91,12 @@ def _auth_response() -> dict[str, Any]:
 
 
 def _finish(schema: dict[str, Any], *, auth: bool, open_paths: Collection[str]) -> None:
-    """Add the auth (when on) and the ``x-request-id`` header, in place."""
+    """Add the request body's schemas, the auth (when on) and the ``x-request-id`` header, in
+    place."""
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    for name, body_schema in request_body_schemas().items():
+        components.setdefault(name, body_schema)
+    schema["components"]["schemas"] = dict(sorted(components.items()))
     if auth:
         schema.setdefault("components", {}).setdefault("securitySchemes", {})[BEARER_SCHEME] = {
             "type": "http", "scheme": "bearer",
