@@ -221,3 +221,21 @@ def test_bad_text_names_its_index(small_batches):
     with pytest.raises(TextInputError) as caught:
         small_batches.get_text_embedding_batch(["a", "b", "c", None])  # type: ignore[list-item]
     assert caught.value.index == 3
+
+
+def test_truncation_warnings_name_positions_in_the_whole_list(tiny_checkpoint) -> None:
+    """LlamaIndex cuts the caller's list into batches; the core's TruncationWarning must still
+    number inputs as the caller does (like the errors), sync and async."""
+    from jina_clip import TruncationWarning
+
+    long = "word " * 40  # 42 tokens
+    texts = ["a", "b", "c", long, "e", long + "word"]
+    with JinaCLIPEmbedding(model=str(tiny_checkpoint), backend="local", device="cpu",
+                           max_length=16, embed_batch_size=2) as li:
+        for run in (lambda: li.get_text_embedding_batch(texts),
+                    lambda: asyncio.run(li.aget_text_embedding_batch(texts))):
+            with pytest.warns(TruncationWarning) as record:
+                assert len(run()) == len(texts)
+            named = sorted(i for w in record for i in w.message.indices)  # type: ignore[union-attr]
+            assert named == [3, 5], named
+            assert any("input 5 (43 tokens)" in str(w.message) for w in record)

@@ -34,6 +34,8 @@ request id so that a failure can be reported upstream.
 
 from __future__ import annotations
 
+from .positions import caller_positions
+
 __all__ = [
     "APIConnectionError",
     "APIError",
@@ -116,7 +118,7 @@ class TruncationWarning(UserWarning):
         *,
         estimated: bool = False,
     ) -> None:
-        self.indices = list(indices)
+        self.indices = caller_positions(indices)
         self.num_tokens = list(num_tokens)
         self.max_length = max_length
         self.estimated = estimated

@@ -10,6 +10,7 @@ and model calls never interleave.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import functools
 import os
 import threading
@@ -328,7 +329,11 @@ class LocalJinaCLIP(JinaCLIP):
                 )
             model_thread = self._model_thread
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(model_thread, functools.partial(fn, *args, **kwargs))
+        # The caller's context variables come along (as with asyncio.to_thread), e.g. the
+        # input numbering of jina_clip.positions.input_positions.
+        context = contextvars.copy_context()
+        call = functools.partial(context.run, fn, *args, **kwargs)
+        return await loop.run_in_executor(model_thread, call)
 
     async def aencode_text(
         self,

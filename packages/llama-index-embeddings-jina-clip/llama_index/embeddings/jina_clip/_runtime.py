@@ -3,7 +3,8 @@
 (The lazily built encoder itself lives in the core: :class:`jina_clip.lazy.LazyEncoder`.)
 
 * :func:`batch_scope` / :func:`reindexed` make an input error raised for one LlamaIndex batch
-  name the input's position in the whole list the caller passed, not in the batch.
+  name the input's position in the whole list the caller passed, not in the batch;
+  :func:`warnings_numbered_for_caller` does the same for the core's truncation warnings.
 """
 
 from __future__ import annotations
@@ -14,8 +15,9 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from jina_clip import InputError
+from jina_clip.positions import input_positions
 
-__all__ = ["batch_scope", "reindexed"]
+__all__ = ["batch_scope", "caller_position", "reindexed", "warnings_numbered_for_caller"]
 
 
 #: The list passed to the public batch method now running (per thread / task).
@@ -34,26 +36,42 @@ def batch_scope(items: Sequence[Any]) -> Iterator[None]:
         _whole.reset(token)
 
 
-def reindexed(error: InputError, batch: Sequence[Any]) -> InputError:
-    """``error`` (raised for ``batch``) with ``index`` moved to the position of the failing
-    input in the caller's whole list. LlamaIndex cuts that list into contiguous batches of the
-    same objects, so the batch is found by identity; the error keeps its type and traceback."""
+def caller_position(batch: Sequence[Any], index: int) -> int | None:
+    """Where ``batch[index]`` sits in the caller's whole list (None when unknown). LlamaIndex
+    cuts that list into contiguous batches of the same objects, so the batch is found by
+    identity; if it is not a unique contiguous slice, the item itself is looked up."""
     whole = _whole.get()
-    if whole is None or error.index is None or not 0 <= error.index < len(batch):
-        return error
+    if whole is None or not 0 <= index < len(batch):
+        return None
     size = len(batch)
     offsets = [
         start
         for start in range(len(whole) - size + 1)
         if whole[start] is batch[0] and all(whole[start + k] is batch[k] for k in range(size))
     ]
-    if len(offsets) != 1:  # not a contiguous slice (e.g. cache hits removed) or ambiguous
-        matches = [i for i, item in enumerate(whole) if item is batch[error.index]]
-        if len(matches) != 1:
-            return error
-        position = matches[0]
-    else:
-        position = offsets[0] + error.index
+    if len(offsets) == 1:
+        return offsets[0] + index
+    matches = [i for i, item in enumerate(whole) if item is batch[index]]
+    return matches[0] if len(matches) == 1 else None
+
+
+def warnings_numbered_for_caller(batch: Sequence[Any]) -> contextlib.AbstractContextManager[None]:
+    """Make the core's ``TruncationWarning`` for ``batch`` name positions in the caller's list
+    (computed only if a warning is raised)."""
+
+    def to_caller(index: int) -> int:
+        position = caller_position(batch, index)
+        return index if position is None else position
+
+    return input_positions(to_caller)
+
+
+def reindexed(error: InputError, batch: Sequence[Any]) -> InputError:
+    """``error`` (raised for ``batch``) with ``index`` moved to the position of the failing
+    input in the caller's whole list; the error keeps its type and traceback."""
+    position = None if error.index is None else caller_position(batch, error.index)
+    if position is None:
+        return error
     error.index = position
     error.args = (f"input {position}: {error.reason}",)
     return error

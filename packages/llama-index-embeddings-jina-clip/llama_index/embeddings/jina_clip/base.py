@@ -28,7 +28,7 @@ from llama_index.core.bridge.pydantic import (
 from llama_index.core.embeddings import MultiModalEmbedding
 from llama_index.core.schema import BaseNode, ImageNode, ImageType, MetadataMode
 
-from ._runtime import batch_scope, reindexed
+from ._runtime import batch_scope, reindexed, warnings_numbered_for_caller
 
 __all__ = ["DEFAULT_EMBED_BATCH_SIZE", "QUERY_TASK", "JinaCLIPEmbedding"]
 
@@ -211,7 +211,8 @@ class JinaCLIPEmbedding(MultiModalEmbedding, LazyEncoderSettings):
 
     def _texts(self, texts: list[str], task: str | None = None) -> list[Embedding]:
         try:
-            return _lists(self.encoder.encode_text(texts, task=task))
+            with warnings_numbered_for_caller(texts):
+                return _lists(self.encoder.encode_text(texts, task=task))
         except InputError as error:
             raise reindexed(error, texts) from None
 
@@ -219,7 +220,8 @@ class JinaCLIPEmbedding(MultiModalEmbedding, LazyEncoderSettings):
         encoder = await self._aencoder()
         async with self._lazy.semaphore(self.max_concurrency):
             try:
-                return _lists(await encoder.aencode_text(texts, task=task))
+                with warnings_numbered_for_caller(texts):
+                    return _lists(await encoder.aencode_text(texts, task=task))
             except InputError as error:
                 raise reindexed(error, texts) from None
 
