@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import weakref
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -106,6 +107,43 @@ async def test_oom_frees_the_cuda_cache(pool: Any, monkeypatch: pytest.MonkeyPat
     b = DynamicBatcher(fn, executor=pool, max_batch_size=8, max_wait_ms=0)
     np.testing.assert_array_equal(await b.submit([1, 2]), rows_for([1, 2]))
     assert freed == [True]  # once per failed call, before its halves run
+    await b.aclose()
+
+
+class Activations:
+    """Stands for the tensors a forward pass holds when it fails (GPU memory on a real run)."""
+
+
+@pytest.mark.parametrize("make_error", [lambda: torch.OutOfMemoryError("CUDA out of memory"),
+                                        lambda: ValueError("a bad input")],
+                         ids=["out of memory", "other error"])
+async def test_retries_run_after_the_failed_call_has_let_go_of_its_memory(
+    pool: Any, make_error: Callable[[], BaseException]
+) -> None:
+    # The failed call's frames, and so its tensors, live as long as its exception's traceback:
+    # retrying while that is still referenced (inside the except clause) runs the halves next
+    # to the memory that ran out (PyTorch FAQ, "My out of memory exception handler can't
+    # allocate memory").
+    held: list[weakref.ref[Activations]] = []
+    leaked_into: list[int] = []
+
+    def fn(items: list[int]) -> np.ndarray:
+        if any(ref() is not None for ref in held):
+            leaked_into.append(len(items))
+        activations = Activations()
+        held.append(weakref.ref(activations))
+        if len(items) > 1:
+            raise make_error()
+        return rows_for(items)
+
+    b = DynamicBatcher(fn, executor=pool, max_batch_size=8, max_wait_ms=30)
+    results = await asyncio.gather(b.submit([1, 2]), b.submit([3]), return_exceptions=True)
+    if isinstance(results[0], ValueError):  # the other error: isolation re-runs each request
+        np.testing.assert_array_equal(results[1], rows_for([3]))
+    else:
+        for got, want in zip(results, ([1, 2], [3]), strict=True):
+            np.testing.assert_array_equal(got, rows_for(want))
+    assert leaked_into == []
     await b.aclose()
 
 

@@ -22,6 +22,7 @@ import collections
 import concurrent.futures
 import contextlib
 import logging
+import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
@@ -223,7 +224,11 @@ class DynamicBatcher(Generic[T]):
 
     async def _call(self, items: list[T]) -> np.ndarray:
         loop = asyncio.get_running_loop()
-        out = await loop.run_in_executor(self._executor, self._fn, items)
+        try:
+            out = await loop.run_in_executor(self._executor, self._fn, items)
+        except Exception as exc:
+            _release_frames(exc)
+            raise
         self.stats.calls += 1
         self.stats.items += len(items)
         out = np.asarray(out)
@@ -312,3 +317,16 @@ def _split(batch: list[_Slice], k: int) -> tuple[list[_Slice], list[_Slice]]:
         else:
             second.append(s)
     return first, second
+
+
+def _release_frames(exc: BaseException) -> None:
+    """Drop the local variables of the frames in ``exc``'s traceback (and in the exceptions it
+    chains). Those frames hold the failed model call's tensors, on a GPU the very memory that
+    ran out, for as long as the exception lives: while the batcher retries the halves, and in
+    the error it hands a request. The traceback still prints (files, lines, functions)."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        traceback.clear_frames(current.__traceback__)
+        current = current.__cause__ or current.__context__
