@@ -264,7 +264,12 @@ class DynamicBatcher(Generic[T]):
     async def _split_after_oom(self, batch: list[_Slice], exc: BaseException) -> None:
         """Free the accelerator cache and retry the batch as two halves; a single item that
         still does not fit fails its request with :class:`ModelOutOfMemory`."""
-        free_accelerator_cache()
+        # On the model thread: emptying the CUDA cache waits for the device (e.g. for the other
+        # modality's batch), which must not stall the event loop. A shut-down executor fails
+        # the retry below the same way, as a model error.
+        with contextlib.suppress(RuntimeError):
+            await asyncio.get_running_loop().run_in_executor(self._executor,
+                                                             free_accelerator_cache)
         live = [s for s in batch if not s.job.dead]
         size = sum(s.stop - s.start for s in live)
         if size == 0:
