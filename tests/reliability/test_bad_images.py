@@ -26,6 +26,7 @@ from jina_clip import (
     InputRejectedError,
     JinaCLIP,
 )
+from jina_clip.images.modes import to_rgb
 from langchain_jina_clip import JinaCLIPEmbeddings
 from llama_index.embeddings.jina_clip import JinaCLIPEmbedding
 
@@ -259,9 +260,15 @@ def _palette_png() -> bytes:
     return encoded(image, "PNG", transparency=0)
 
 
-def _sixteen_bit_png() -> bytes:
+def _sixteen_bit_png(fmt: str = "PNG") -> bytes:
     ramp = (np.arange(32 * 32, dtype=np.uint32).reshape(32, 32) * 64).astype(np.uint16)
-    return encoded(Image.fromarray(ramp), "PNG")
+    return encoded(Image.fromarray(ramp), fmt)
+
+
+def _sixteen_bit_scaled(data: bytes) -> Image.Image:
+    """What the model sees of a 16-bit grayscale file: samples scaled to 8 bits (v >> 8)."""
+    return Image.fromarray(
+        (np.asarray(_decoded(data)).astype(np.uint16) >> 8).astype(np.uint8)).convert("RGB")
 
 
 def _decoded(data: bytes) -> Image.Image:
@@ -281,8 +288,7 @@ VALID: dict[str, tuple[bytes, Callable[[bytes], Image.Image]]] = {
     # the first frame, as Pillow opens it
     "animated gif": (_animated_gif(), lambda d: _decoded(d).convert("RGB")),
     # 16-bit samples scaled to 8 bits (v >> 8), not clipped at 255
-    "16-bit png": (_sixteen_bit_png(), lambda d: Image.fromarray(
-        (np.asarray(_decoded(d)).astype(np.uint16) >> 8).astype(np.uint8)).convert("RGB")),
+    "16-bit png": (_sixteen_bit_png(), _sixteen_bit_scaled),
 }
 
 
@@ -313,6 +319,26 @@ def test_sixteen_bit_png_is_not_washed_out(local_encoder: JinaCLIP) -> None:
     assert (np.asarray(clipped) == 255).mean() > 0.9  # the failure this guards against
     got, white = local_encoder.encode_image([data, clipped])
     assert not np.allclose(got, white, atol=1e-3)
+
+
+def test_sixteen_bit_grayscale_opened_as_mode_i_is_scaled_too(local_encoder: JinaCLIP) -> None:
+    """Pillow opens 16-bit grayscale as mode "I" from PGM files, and from PNG files before
+    Pillow 10.3 (this package allows Pillow 10.0): the same 0..65535 samples, so the same
+    scaling, not convert('RGB')'s clipping. Other "I" images (e.g. 32-bit TIFF) are not
+    16-bit data and keep Pillow's conversion. (The remote client sends no PGM: it is not
+    among the formats it recognises.)"""
+    pgm = _sixteen_bit_png("PPM")
+    assert _decoded(pgm).mode == "I"
+    got, want = local_encoder.encode_image([pgm, _sixteen_bit_scaled(pgm)])
+    np.testing.assert_allclose(got, want, atol=1e-5)
+    for fmt in ("PNG", "PPM"):
+        sixteen = _decoded(_sixteen_bit_png(fmt))
+        as_i = sixteen.convert("I") if sixteen.mode != "I" else sixteen
+        as_i.format = fmt  # the decoder's name, as Image.open sets it
+        want = np.asarray(_sixteen_bit_scaled(_sixteen_bit_png(fmt)))
+        np.testing.assert_array_equal(np.asarray(to_rgb(as_i)), want, err_msg=fmt)
+    tiff = _decoded(encoded(Image.fromarray(np.full((4, 4), 300, dtype=np.int32)), "TIFF"))
+    assert tiff.mode == "I" and (np.asarray(to_rgb(tiff)) == 255).all()
 
 
 def test_empty_list_and_bare_image(encoder: JinaCLIP) -> None:
