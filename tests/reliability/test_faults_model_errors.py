@@ -114,6 +114,33 @@ async def test_oom_frees_the_cuda_cache(pool: Any, monkeypatch: pytest.MonkeyPat
     await b.aclose()
 
 
+async def test_a_request_cancelled_during_an_oom_split_is_not_run(pool: Any) -> None:
+    """A client that goes away while the first half runs (e.g. its own timeout) costs no
+    model call for its half: cancelled items never reach the model, as in the queue."""
+    calls: list[list[int]] = []
+    in_first_half, go_on = threading.Event(), threading.Event()
+
+    def fn(items: list[int]) -> np.ndarray:
+        calls.append(list(items))
+        if len(items) > 2:
+            raise torch.OutOfMemoryError("CUDA out of memory")
+        if items == [1, 2]:
+            in_first_half.set()
+            go_on.wait(5)
+        return rows_for(items)
+
+    b = DynamicBatcher(fn, executor=pool, max_batch_size=8, max_wait_ms=30)
+    kept, gone = asyncio.ensure_future(b.submit([1, 2])), asyncio.ensure_future(b.submit([3, 4]))
+    assert await asyncio.to_thread(in_first_half.wait, 5)
+    gone.cancel()  # what a client disconnect does to the awaiting request task
+    await asyncio.gather(gone, return_exceptions=True)
+    go_on.set()
+    np.testing.assert_array_equal(await asyncio.wait_for(kept, 5), rows_for([1, 2]))
+    np.testing.assert_array_equal(await b.submit([5]), rows_for([5]))  # after the split's end
+    assert calls == [[1, 2, 3, 4], [1, 2], [5]]
+    await b.aclose()
+
+
 class Activations:
     """Stands for the tensors a forward pass holds when it fails (GPU memory on a real run)."""
 

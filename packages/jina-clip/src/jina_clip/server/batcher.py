@@ -237,6 +237,11 @@ class DynamicBatcher(Generic[T]):
         return out
 
     async def _execute(self, batch: list[_Slice]) -> None:
+        # Requests cancelled or failed since the batch was cut (while an earlier part of an
+        # out-of-memory split or of an isolation re-run ran) cost no model call.
+        batch = [s for s in batch if not s.job.dead]
+        if not batch:
+            return
         items = [item for s in batch for item in s.job.items[s.start:s.stop]]
         try:
             rows = await self._call(items)
@@ -252,8 +257,7 @@ class DynamicBatcher(Generic[T]):
                 return
             # Isolate the culprit: re-run each request's part alone.
             for s in batch:
-                if not s.job.dead:
-                    await self._execute([s])
+                await self._execute([s])
             return
         offset = 0
         for s in batch:
