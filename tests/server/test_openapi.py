@@ -166,8 +166,8 @@ async def test_real_answers_validate_against_the_document(serve: Any) -> None:
 
 
 async def test_a_real_503_carries_the_documented_body_and_retry_after(serve: Any) -> None:
-    spec, client = serve(FakeEncoder(delay=0.3), max_batch_size=2, max_wait_ms=0, max_queue=3,
-                         retry_after_s=4)
+    encoder = FakeEncoder(delay=1.0)  # the slack a loaded CI machine gets for the steps below
+    spec, client = serve(encoder, max_batch_size=2, max_wait_ms=0, max_queue=3, retry_after_s=4)
     assert "`retry_after_s`, here 4" in (
         spec["paths"]["/v1/embeddings"]["post"]["responses"]["503"]["headers"]["Retry-After"]
         ["description"])
@@ -177,11 +177,16 @@ async def test_a_real_503_carries_the_documented_body_and_retry_after(serve: Any
                            json={"model": MODEL, "input": [f"x{i}" for i in range(n)]})
 
     busy = asyncio.ensure_future(post(2))
+    for _ in range(1000):  # until the model runs it: its 2 items have left the queue
+        if encoder.text_calls:
+            break
+        await asyncio.sleep(0.01)
+    assert encoder.text_calls, "the first request never reached the model"
+    waiting = asyncio.ensure_future(post(3))  # fills the 3-item queue while the model is busy
     await asyncio.sleep(0.1)
-    waiting = asyncio.ensure_future(post(3))
-    await asyncio.sleep(0.05)
     r = await post(1)
-    assert r.status_code == 503 and r.headers["retry-after"] == "4"
+    assert r.status_code == 503 and r.headers["retry-after"] == "4", r.text
+    assert r.json()["code"] == "queue_full"
     conforms(spec, "/v1/embeddings", "post", r)
     for done in (await busy, await waiting):
         assert done.status_code == 200
