@@ -190,11 +190,15 @@ def _assert_no_secret(*texts: object) -> None:
 
 
 def _chain(error: BaseException) -> list[object]:
-    """The exception, its cause/context chain, args and API body, as things to search."""
+    """The exception, its cause/context chain, args, attributes and API body, as things to
+    search; an httpx error's request and response are searched with their headers (where the
+    key travels: their reprs hide them)."""
     out: list[object] = []
     seen: BaseException | None = error
     while seen is not None:
-        out += [seen, repr(seen), seen.args, getattr(seen, "body", None)]
+        out += [seen, repr(seen), seen.args, getattr(seen, "body", None), vars(seen)]
+        out += [dict(value.headers) for value in vars(seen).values()
+                if isinstance(value, (httpx.Request, httpx.Response))]
         seen = seen.__cause__ or seen.__context__
     return out
 
