@@ -33,6 +33,8 @@ OOM_ERRORS: list[Callable[[], BaseException]] = [
     lambda: RuntimeError("DefaultCPUAllocator: can't allocate memory: you tried to allocate "
                          "8589934592 bytes"),
     lambda: RuntimeError("MPS backend out of memory (MPS allocated: 1 GB)"),
+    lambda: RuntimeError("CUDA error: CUBLAS_STATUS_ALLOC_FAILED when calling cublasCreate"),
+    lambda: RuntimeError("cuDNN error: CUDNN_STATUS_ALLOC_FAILED"),
     MemoryError,
 ]
 

@@ -49,9 +49,6 @@ def request_id_of(request: Request) -> str:
     return getattr(request.state, "request_id", "") or ""
 
 
-#: What FastAPI says (HTTP 400) when a JSON body cannot even be decoded.
-_FASTAPI_UNPARSABLE_BODY = "There was an error parsing the body"
-
 _ITEM_HELP = ('expected a string, {"text": str}, {"image": str}, or the legacy {"url": str} / '
               '{"bytes": str}')
 
@@ -87,11 +84,6 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _starlette(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        if exc.status_code == 400 and exc.detail == _FASTAPI_UNPARSABLE_BODY:
-            # FastAPI's 400 for a body it cannot decode (e.g. invalid UTF-8): to clients that
-            # is malformed JSON like any other, so it gets the same 422.
-            return error_response(422, "body: not valid JSON (cannot be decoded)",
-                                  request_id_of(request))
         return error_response(exc.status_code, str(exc.detail), request_id_of(request),
                               headers=dict(exc.headers or {}))
 

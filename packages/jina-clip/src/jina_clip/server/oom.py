@@ -16,9 +16,11 @@ __all__ = ["ModelOutOfMemory", "free_accelerator_cache", "is_out_of_memory"]
 
 log = logging.getLogger("jina_clip.server")
 
-#: Messages of allocators that raise a plain RuntimeError: CUDA/HIP/MPS ("out of memory")
-#: and torch's CPU allocator ("DefaultCPUAllocator: can't allocate memory").
-_OOM_MESSAGES = ("out of memory", "can't allocate memory")
+#: Messages of allocators that raise a plain RuntimeError: CUDA/HIP/MPS ("out of memory"),
+#: torch's CPU allocator ("DefaultCPUAllocator: can't allocate memory"), and cuBLAS / cuDNN
+#: failing to allocate their workspace ("CUBLAS_STATUS_ALLOC_FAILED",
+#: "CUDNN_STATUS_ALLOC_FAILED"), which are the same shortage reported by a library.
+_OOM_MESSAGES = ("out of memory", "can't allocate memory", "status_alloc_failed")
 
 
 class ModelOutOfMemory(RuntimeError):
