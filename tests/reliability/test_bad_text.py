@@ -188,13 +188,15 @@ def test_remote_default_sends_truncate_true_and_warns_from_the_estimate(
     assert isinstance(warning, TruncationWarning)
     assert warning.estimated and warning.indices == [1] and warning.num_tokens == [8250]
     assert "estimated" in str(warning) and "input 1 (~8250 tokens)" in str(warning)
+    assert record[0].filename == __file__  # it points at the caller, not at the library
     assert fake_api.requests[0].json["truncate"] is True
 
 
 async def test_remote_async_warns_too(fake_api: FakeJinaAPI) -> None:
-    with pytest.warns(TruncationWarning, match="input 0"):
+    with pytest.warns(TruncationWarning, match="input 0") as record:
         async with _remote(fake_api.url) as remote:
             await remote.aencode_text(["word " * 7500])
+    assert record[0].filename == __file__
     assert fake_api.requests[0].json["truncate"] is True
 
 
