@@ -166,9 +166,11 @@ def test_default_limit_is_8192_tokens(local_encoder: JinaCLIP) -> None:
 
 
 async def test_local_async_warns_too(local_encoder: JinaCLIP) -> None:
-    with pytest.warns(TruncationWarning, match="input 0"):
+    with pytest.warns(TruncationWarning, match="input 0") as record:
         out = await local_encoder.aencode_text([LONG], max_length=SHORT_LIMIT)
     assert out.shape == (1, local_encoder.dimension)
+    # Raised in the worker thread, re-issued in the coroutine: it points at the caller.
+    assert len(record) == 1 and record[0].filename == __file__
 
 
 # --- over-long texts: remote (the fake API: what is sent; our server: what comes back) --------

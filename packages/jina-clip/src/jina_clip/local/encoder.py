@@ -43,6 +43,22 @@ __all__ = ["DEFAULT_MAX_LENGTH", "LocalJinaCLIP"]
 #: (The official ``encode_text`` truncates at 512 by default; pass ``max_length=512`` to match.)
 DEFAULT_MAX_LENGTH = 8192
 
+#: Set by the async methods: warnings raised in the worker thread are collected here and
+#: re-issued in the coroutine, so they point at the caller's ``await`` line.
+_deferred_warnings: contextvars.ContextVar[list[Warning] | None] = contextvars.ContextVar(
+    "jina_clip_deferred_warnings", default=None
+)
+
+
+def _warn(warning: Warning, stacklevel: int) -> None:
+    """``warnings.warn`` (``stacklevel`` counted from the caller of this function), or defer
+    it to the coroutine that handed this work to a thread."""
+    sink = _deferred_warnings.get()
+    if sink is not None:
+        sink.append(warning)
+    else:
+        warnings.warn(warning, stacklevel=stacklevel + 1)
+
 
 class LocalJinaCLIP(JinaCLIP):
     """jina-clip on this machine (CPU, CUDA or MPS).
@@ -181,7 +197,7 @@ class LocalJinaCLIP(JinaCLIP):
             ids[i] = self.tokenizer.truncate(ids[i], limit)
         if long and mode is None:
             # stacklevel 3: the warning points at the caller of encode_text.
-            warnings.warn(TruncationWarning(long, counts, limit), stacklevel=3)
+            _warn(TruncationWarning(long, counts, limit), stacklevel=3)
         return ids
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
@@ -332,8 +348,14 @@ class LocalJinaCLIP(JinaCLIP):
         # The caller's context variables come along (as with asyncio.to_thread), e.g. the
         # input numbering of jina_clip.positions.input_positions.
         context = contextvars.copy_context()
+        deferred: list[Warning] = []
+        context.run(_deferred_warnings.set, deferred)
         call = functools.partial(context.run, fn, *args, **kwargs)
-        return await loop.run_in_executor(model_thread, call)
+        try:
+            return await loop.run_in_executor(model_thread, call)
+        finally:
+            for warning in deferred:  # stacklevel 3: _offload <- aencode_* <- the caller
+                warnings.warn(warning, stacklevel=3)
 
     async def aencode_text(
         self,
