@@ -120,51 +120,63 @@ class _Bench:
                                        dtype="float32")
         return self._fp32
 
+    @property
+    def dtype_name(self) -> str:
+        return str(self.enc.dtype).removeprefix("torch.")
+
     def _ratio(self, ours: float, base: float | None, higher_is_better: bool = True) -> str:
         if not base:
             return ""
         return f"{ours / base if higher_is_better else base / ours:.2f}x"
+
+    def _time(self, ours: Callable[[], object], base: Callable[[], object], repeats: int,
+              warmup: int = 1) -> tuple[list[float], list[float] | None]:
+        """Seconds per call of ours and (unless ``--no-baseline``) the baseline, interleaved."""
+        runs = {"ours": ours, "base": base} if self.opts.baseline else {"ours": ours}
+        t = interleaved(runs, repeats, self.device, warmup)
+        return t["ours"], t.get("base")
+
+    def _throughput(self, name: str, target: str, unit: str, times: list[float],
+                    work: float, base_times: list[float] | None, base_work: float,
+                    note: str) -> None:
+        """Emit a throughput row: ``work`` units per best call, ours vs the baseline."""
+        ours = work / min(times)
+        base = base_work / min(base_times) if base_times else None
+        self.emit(Row(name, target, _rate(ours, unit), _rate(base, unit) if base else "",
+                      self._ratio(ours, base), note, ours, unit))
 
     # --- rows --------------------------------------------------------------------------------
 
     def texts(self) -> None:
         n = self.sizes.texts
         texts = exact_token_texts(self.enc, 128, n)
-        runs: dict[str, Callable[[], object]] = {"ours": lambda: self.enc.encode_text(texts)}
-        if self.opts.baseline:
-            runs["base"] = lambda: baseline_encode_texts(self.fp32, texts)
-        t = interleaved(runs, self.sizes.repeats, self.device)
-        ours = 128 * n / min(t["ours"])
-        base = 128 * n / min(t["base"]) if "base" in t else None
+        ours, base = self._time(lambda: self.enc.encode_text(texts),
+                                lambda: baseline_encode_texts(self.fp32, texts),
+                                self.sizes.repeats)
         note = f"{n} texts, tokenization included"
         if base:
             agree = min_cosine(self.enc.encode_text(texts, normalize=False),
                                baseline_encode_texts(self.fp32, texts))
             note += f"; min cos vs baseline {agree:.6f}"
-        self.emit(Row("texts, 128 tokens (encode_text)", self.targets["texts"]
-                      if self.device.type == "cpu" else "", _rate(ours, "tok/s"),
-                      _rate(base, "tok/s") if base else "", self._ratio(ours, base), note,
-                      ours, "tok/s"))
+        self._throughput("texts, 128 tokens (encode_text)",
+                         self.targets["texts"] if self.device.type == "cpu" else "", "tok/s",
+                         ours, 128 * n, base, 128 * n, note)
 
     def images(self) -> None:
         files = jpeg_files(self.workdir / "jpeg", self.sizes.files)
         base_files = files[: self.sizes.base_files]
         self.enc.encode_image(files[: min(len(files), 64)])  # warm up pools and kernels
-        runs: dict[str, Callable[[], object]] = {"ours": lambda: self.enc.encode_image(files)}
-        if self.opts.baseline:
-            runs["base"] = lambda: baseline_encode_images(self.fp32, base_files)
-        t = interleaved(runs, self.sizes.repeats, self.device, warmup=0)
-        ours = len(files) / min(t["ours"])
-        base = len(base_files) / min(t["base"]) if "base" in t else None
+        ours, base = self._time(lambda: self.enc.encode_image(files),
+                                lambda: baseline_encode_images(self.fp32, base_files),
+                                self.sizes.repeats, warmup=0)
         note = f"{len(files)} JPEG 500x375, {self.enc.image_workers} decode threads"
         if base:
             probe = files[:8]
             agree = min_cosine(self.enc.encode_image(probe, normalize=False),
                                baseline_encode_images(self.fp32, probe))
             note += f"; min cos vs baseline {agree:.6f}"
-        self.emit(Row("images, JPEG files -> vectors (encode_image)", self.targets["images"],
-                      _rate(ours, "img/s"), _rate(base, "img/s") if base else "",
-                      self._ratio(ours, base), note, ours, "img/s"))
+        self._throughput("images, JPEG files -> vectors (encode_image)", self.targets["images"],
+                         "img/s", ours, len(files), base, len(base_files), note)
 
     def model_only(self) -> None:
         b, model = self.sizes.model_batch, self.enc.model
@@ -174,45 +186,37 @@ class _Bench:
                            device=self.device)
         mask = torch.ones_like(ids)
         base_model = self.fp32.model  # loaded outside inference mode
+        note = f"{self.dtype_name}; baseline fp32"
         with torch.inference_mode():
-            for kind, ours_fn, base_fn, per in (
-                ("images", lambda: model.encode_image(px_ours),
-                 lambda: baseline_image(base_model, px), b),
-                ("texts", lambda: model.encode_text(ids, mask),
-                 lambda: baseline_text(base_model, ids, mask), b * 128),
-            ):
-                runs: dict[str, Callable[[], object]] = {"ours": ours_fn}
-                if self.opts.baseline:
-                    runs["base"] = base_fn
-                t = interleaved(runs, self.sizes.repeats, self.device)
-                ours = per / min(t["ours"])
-                base = per / min(t["base"]) if "base" in t else None
-                unit = "img/s" if kind == "images" else "tok/s"
-                target = (self.targets.get("model_images", "") if kind == "images"
-                          else self.targets["texts"] if self.device.type != "cpu" else "")
-                self.emit(Row(f"{kind}, model only, batch {b}", target, _rate(ours, unit),
-                              _rate(base, unit) if base else "", self._ratio(ours, base),
-                              f"{str(self.enc.dtype).removeprefix('torch.')}; baseline fp32",
-                              ours, unit))
+            ours, base = self._time(lambda: model.encode_image(px_ours),
+                                    lambda: baseline_image(base_model, px), self.sizes.repeats)
+            self._throughput(f"images, model only, batch {b}",
+                             self.targets.get("model_images", ""), "img/s", ours, b, base, b,
+                             note)
+            ours, base = self._time(lambda: model.encode_text(ids, mask),
+                                    lambda: baseline_text(base_model, ids, mask),
+                                    self.sizes.repeats)
+            self._throughput(f"texts, model only, batch {b}",
+                             self.targets["texts"] if self.device.type != "cpu" else "",
+                             "tok/s", ours, b * 128, base, b * 128, note)
 
     def query(self) -> None:
         q = exact_token_texts(self.enc, 16, 1, seed=3)
-        runs: dict[str, Callable[[], object]] = {"ours": lambda: self.enc.encode_text(q)}
-        if self.opts.baseline:
-            runs["base"] = lambda: baseline_encode_texts(self.fp32, q)
-        t = interleaved(runs, self.sizes.queries, self.device, warmup=3)
-        ours = percentile(t["ours"], 50) * 1e3
-        base = percentile(t["base"], 50) * 1e3 if "base" in t else None
+        times, base_times = self._time(lambda: self.enc.encode_text(q),
+                                       lambda: baseline_encode_texts(self.fp32, q),
+                                       self.sizes.queries, warmup=3)
+        ours = percentile(times, 50) * 1e3
+        base = percentile(base_times, 50) * 1e3 if base_times else None
         self.emit(Row("one 16-token query, p50", self.targets["query"], f"{ours:.2f} ms",
                       f"{base:.2f} ms" if base else "", self._ratio(ours, base, False),
-                      f"p90 {percentile(t['ours'], 90) * 1e3:.2f} ms", ours, "ms"))
+                      f"p90 {percentile(times, 90) * 1e3:.2f} ms", ours, "ms"))
 
     def long(self) -> None:
         n = self.sizes.long_tokens
         modes = ("optimised", "baseline") if self.opts.baseline else ("optimised",)
-        dtype = str(self.enc.dtype).removeprefix("torch.")
         res = {m: run_json_subprocess(["jina_clip.bench.long_text", str(self.enc.directory), m,
-                                       str(n), str(self.device), dtype]) for m in modes}
+                                       str(n), str(self.device), self.dtype_name])
+               for m in modes}
         if not all(r["finite"] for r in res.values()):
             raise RuntimeError(f"the {n}-token text gave a non-finite or zero vector: {res}")
         ours = res["optimised"]["peak"] / 2**30
@@ -233,7 +237,7 @@ class _Bench:
         files = jpeg_files(self.workdir / "jpeg", 16)
         t = min_cosine(self.enc.encode_text(texts), self.fp32.encode_text(texts))
         i = min_cosine(self.enc.encode_image(files), self.fp32.encode_image(files))
-        self.emit(Row(f"{str(self.enc.dtype).removeprefix('torch.')} vs fp32, min cosine",
+        self.emit(Row(f"{self.dtype_name} vs fp32, min cosine",
                       ">= 0.999", f"texts {t:.5f}", "", "", f"images {i:.5f}", min(t, i), "cos"))
 
     def int8(self) -> None:
@@ -284,7 +288,7 @@ def run_bench(opts: BenchOptions, emit: Callable[[Row], None] | None = None,
 
     with _bench(opts, add) as bench:
         echo(f"machine: {machine(bench.device)}\nmodel: {opts.model} "
-             f"({bench.enc.directory}), {str(bench.enc.dtype).removeprefix('torch.')}\n")
+             f"({bench.enc.directory}), {bench.dtype_name}\n")
         steps = {"texts": bench.texts, "images": bench.images, "model": bench.model_only,
                  "query": bench.query, "long": bench.long, "precision": bench.precision,
                  "int8": bench.int8}
