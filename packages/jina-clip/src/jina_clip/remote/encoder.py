@@ -16,7 +16,7 @@ import weakref
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 from urllib.parse import urlparse
 
 import httpx
@@ -362,6 +362,14 @@ class RemoteJinaCLIP(JinaCLIP):
         meter.add(usage)
         self._total.add(usage)
 
+    def _accept(self, call: _Call, i: int, response: httpx.Response,
+                meter: UsageMeter) -> np.ndarray:
+        """Request ``i``'s vectors, validated against what was sent; usage recorded."""
+        vectors, usage = parse_embeddings(response, count=call.count(i),
+                                          dimension=call.expected_dim)
+        self._record(usage, meter)
+        return vectors
+
     # --- sync ----------------------------------------------------------------------------------
 
     def encode_text(
@@ -409,13 +417,8 @@ class RemoteJinaCLIP(JinaCLIP):
                 response = post_sync(client, self._url, call.body(i), headers, self._timeout,
                                      self._policy, self._sync_slots, cancel)
             except BadRequestError as err:
-                mapped = rejected_input(err, offset=call.slices[i][0], count=call.count(i))
-                if mapped is err:
-                    raise
-                raise mapped from err
-            parts[i], usage = parse_embeddings(response, count=call.count(i),
-                                               dimension=call.expected_dim)
-            self._record(usage, meter)
+                _raise_rejected(call, i, err)
+            parts[i] = self._accept(call, i, response, meter)
 
         try:
             with self._progress(call) as bar:
@@ -514,13 +517,8 @@ class RemoteJinaCLIP(JinaCLIP):
                 response = await post_async(client, self._url, call.body(i), headers,
                                             self._timeout, self._policy, slots)
             except BadRequestError as err:
-                mapped = rejected_input(err, offset=call.slices[i][0], count=call.count(i))
-                if mapped is err:
-                    raise
-                raise mapped from err
-            parts[i], usage = parse_embeddings(response, count=call.count(i),
-                                               dimension=call.expected_dim)
-            self._record(usage, meter)
+                _raise_rejected(call, i, err)
+            parts[i] = self._accept(call, i, response, meter)
 
         tasks = [asyncio.ensure_future(one(i)) for i in range(len(call.slices))]
         try:
@@ -592,3 +590,12 @@ def _warn_likely_too_long(texts: list[str]) -> None:
         # stacklevel 4: _warn_likely_too_long <- _plan_texts <- encode_text <- the caller.
         warnings.warn(TruncationWarning(long, [counts[i] for i in long], API_MAX_TEXT_TOKENS,
                                         estimated=True), stacklevel=4)
+
+
+def _raise_rejected(call: _Call, i: int, err: BadRequestError) -> NoReturn:
+    """Re-raise request ``i``'s 400-class error; one naming an input of the request becomes an
+    :class:`InputRejectedError` indexed in the whole call."""
+    mapped = rejected_input(err, offset=call.slices[i][0], count=call.count(i))
+    if mapped is err:
+        raise err
+    raise mapped from err
