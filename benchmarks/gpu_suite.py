@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from jina_clip.bench import SECTIONS, BenchOptions, run_bench
+from jina_clip.bench import DEFAULT_SECTIONS, BenchOptions, run_bench
 from jina_clip.bench.workloads import random_checkpoint
 from jina_clip.testing import write_tiny_checkpoint
 
@@ -42,7 +42,7 @@ def main() -> None:
             model = str(random_checkpoint(Path(__file__).resolve().parents[1] / ".bench/full"))
         run_bench(BenchOptions(
             model=model, device="auto", dtype="auto", quick=args.dry_run,
-            sections=tuple(s for s in SECTIONS if s != "int8"),
+            sections=DEFAULT_SECTIONS,
         ))
     if args.dry_run:
         print("\nDRY RUN: tiny checkpoint and sizes; the numbers above mean nothing.")

@@ -19,9 +19,6 @@ if TYPE_CHECKING:
 __all__ = ["build_parser", "main", "serve_settings"]
 
 API_KEY_ENV = "JINA_CLIP_SERVER_API_KEY"
-#: ``jina-clip bench`` sections, in run order (``jina_clip.bench.SECTIONS``; repeated here so
-#: that ``--help`` does not import torch).
-BENCH_SECTIONS = ("texts", "images", "model", "query", "long", "precision", "int8")
 
 
 def _add_model_args(p: argparse.ArgumentParser) -> None:
@@ -79,6 +76,8 @@ def _add_embed(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
 
 
 def _add_bench(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    from .bench import SECTIONS  # torch-free
+
     p = sub.add_parser("bench", help="benchmark the local model against the official-style "
                        "baseline and print a table")
     _add_model_args(p)
@@ -86,7 +85,7 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
                    help="a full-size checkpoint with random weights (no download; speed only), "
                    "written once to the cache")
     p.add_argument("--only", default=None,
-                   help=f"comma-separated sections to run, from: {', '.join(BENCH_SECTIONS)} "
+                   help=f"comma-separated sections to run, from: {', '.join(SECTIONS)} "
                    "(default: all but int8)")
     p.add_argument("--int8", action="store_true", help="also measure quantize='int8' (CPU)")
     p.add_argument("--quick", action="store_true", help="small workloads (a minute or two)")
@@ -165,10 +164,10 @@ def _embed(args: argparse.Namespace) -> int:
 def _bench(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from .bench import SECTIONS, BenchOptions, run_bench
+    from .bench import DEFAULT_SECTIONS, SECTIONS, BenchOptions, run_bench
 
     sections = (tuple(s.strip() for s in args.only.split(",") if s.strip()) if args.only
-                else tuple(s for s in SECTIONS if s != "int8"))
+                else DEFAULT_SECTIONS)
     if args.int8 and "int8" not in sections:
         sections += ("int8",)
     unknown = sorted(set(sections) - set(SECTIONS))

@@ -20,13 +20,13 @@ from pathlib import Path
 import torch
 
 from ..local import LocalJinaCLIP
+from . import DEFAULT_SECTIONS, SECTIONS
 from .baseline import baseline_encode_images, baseline_encode_texts, baseline_image, baseline_text
 from .measure import interleaved, machine, min_cosine, percentile, run_json_subprocess, table
 from .workloads import exact_token_texts, jpeg_files
 
-__all__ = ["SECTIONS", "BenchOptions", "Row", "run_bench"]
+__all__ = ["BenchOptions", "Row", "run_bench"]
 
-SECTIONS = ("texts", "images", "model", "query", "long", "precision", "int8")
 HEADER = ["benchmark", "target", "measured", "baseline", "ratio", "notes"]
 
 
@@ -57,7 +57,7 @@ class BenchOptions:
     model: str = "jinaai/jina-clip-v1"
     device: str = "auto"
     dtype: str = "auto"
-    sections: tuple[str, ...] = tuple(s for s in SECTIONS if s != "int8")
+    sections: tuple[str, ...] = DEFAULT_SECTIONS
     quick: bool = False
     baseline: bool = True
     image_workers: int | None = None
