@@ -27,9 +27,7 @@ import io
 import json
 import os
 import random
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -39,6 +37,8 @@ from typing import Any
 
 import httpx
 import numpy as np
+
+from jina_clip.serve_process import ServeProcess
 
 MODEL_NAME = "jina-clip-load"
 #: The overload server: a queue this small overflows with a few dozen clients.
@@ -140,74 +140,10 @@ def _vectors(payload: dict[str, Any]) -> np.ndarray:
                      for d in data])
 
 
-# --- the server ----------------------------------------------------------------------------------
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class Server:
-    """``jina-clip serve`` in a subprocess on 127.0.0.1 (stopped with SIGTERM)."""
-
-    def __init__(self, model: str, flags: Sequence[str] = (), device: str = "cpu") -> None:
-        port = _free_port()
-        self.url = f"http://127.0.0.1:{port}"
-        self.cmd = [sys.executable, "-m", "jina_clip.cli", "serve", "--model", model,
-                    "--device", device, "--host", "127.0.0.1", "--port", str(port),
-                    "--served-model-name", MODEL_NAME, "--log-level", "warning", *flags]
-        self.log = tempfile.TemporaryFile()  # noqa: SIM115 (closed in __exit__)
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def __enter__(self) -> Server:
-        env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-        env.pop("JINA_CLIP_SERVER_API_KEY", None)
-        self.proc = subprocess.Popen(self.cmd, env=env, stdout=self.log,
-                                     stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 180
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited with {self.proc.returncode}:\n"
-                                   f"{self.output()[-2000:]}")
-            try:
-                if httpx.get(f"{self.url}/health", timeout=1, trust_env=False).is_success:
-                    return self
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.1)
-        self.__exit__()
-        raise RuntimeError("server did not become healthy")
-
-    def __exit__(self, *exc: object) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(30)
-        self.log.close()
-
-    def output(self) -> str:
-        self.log.seek(0)
-        return self.log.read().decode(errors="replace")
-
-    def rss_mib(self) -> float:
-        """Resident memory now, from /proc (Linux)."""
-        assert self.proc is not None
-        with open(f"/proc/{self.proc.pid}/status", encoding="ascii") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1]) / 1024
-        raise RuntimeError("no VmRSS")
-
-
 # --- the load ------------------------------------------------------------------------------------
 
 
-async def _sample_rss(server: Server, out: list[tuple[float, float]], t0: float,
+async def _sample_rss(server: ServeProcess, out: list[tuple[float, float]], t0: float,
                       stop: asyncio.Event) -> None:
     while not stop.is_set():
         out.append((time.monotonic() - t0, server.rss_mib()))
@@ -215,7 +151,7 @@ async def _sample_rss(server: Server, out: list[tuple[float, float]], t0: float,
             await asyncio.wait_for(stop.wait(), 0.25)
 
 
-async def drive(server: Server, name: str, *, clients: int, duration: float,
+async def drive(server: ServeProcess, name: str, *, clients: int, duration: float,
                 seed: int = 0) -> PhaseResult:
     """Warm up, then ``clients`` concurrent clients for ``duration`` seconds."""
     result = PhaseResult(name, clients, duration)
@@ -277,7 +213,7 @@ async def drive(server: Server, name: str, *, clients: int, duration: float,
 def run_phase(model: str, name: str, *, clients: int, duration: float,
               flags: Sequence[str] = (), device: str = "cpu", seed: int = 0) -> PhaseResult:
     """Start a server with ``flags``, load it, stop it."""
-    with Server(model, flags, device) as server:
+    with ServeProcess(model, device=device, served_model_name=MODEL_NAME, extra=flags) as server:
         return asyncio.run(drive(server, name, clients=clients, duration=duration, seed=seed))
 
 

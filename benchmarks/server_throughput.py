@@ -13,35 +13,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from typing import Any
 
 import httpx
 
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited with {proc.returncode}")
-        try:
-            if httpx.get(f"{url}/health", timeout=1, trust_env=False).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError("server did not become ready")
+from jina_clip.serve_process import ServeProcess
 
 
 async def _drive(url: str, *, clients: int, requests: int, items: int, words: int
@@ -72,17 +51,12 @@ async def _drive(url: str, *, clients: int, requests: int, items: int, words: in
 
 
 def run_mode(model: str, batching: bool, args: argparse.Namespace) -> dict[str, Any]:
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    cmd = [sys.executable, "-m", "jina_clip.cli", "serve", "--model", model, "--device",
-           args.device, "--host", "127.0.0.1", "--port", str(port), "--max-batch-size",
-           str(args.max_batch_size), "--max-wait-ms", str(args.max_wait_ms),
-           "--max-queue", "100000", "--log-level", "warning"]
+    flags = ["--max-batch-size", str(args.max_batch_size), "--max-wait-ms",
+             str(args.max_wait_ms), "--max-queue", "100000"]
     if not batching:
-        cmd.append("--no-batching")
-    proc = subprocess.Popen(cmd)
-    try:
-        _wait_ready(url, proc)
+        flags.append("--no-batching")
+    with ServeProcess(model, device=args.device, extra=flags, offline=False) as server:
+        url = server.url
         warm = {"model": "jina-clip-v1", "input": ["warm up"] * 4}
         httpx.post(f"{url}/v1/embeddings", json=warm, timeout=60, trust_env=False)
         before = httpx.get(f"{url}/health", trust_env=False).json()["model_calls"]["text"]
@@ -90,9 +64,6 @@ def run_mode(model: str, batching: bool, args: argparse.Namespace) -> dict[str, 
                                    items=args.items, words=args.words))
         after = httpx.get(f"{url}/health", trust_env=False).json()["model_calls"]["text"]
         stats["model_calls"] = after - before
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
     return stats
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,21 +15,16 @@ import numpy as np
 import pytest
 
 from jina_clip import AuthenticationError, JinaCLIP
+from jina_clip.serve_process import free_port
 
 TOKEN = "local-test-token"
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM])
 def test_serve_subprocess_end_to_end(
     tiny_checkpoint: Path, core_encoder: JinaCLIP, stop_signal: int
 ) -> None:
-    port = _free_port()
+    port = free_port()
     env = {**os.environ, "JINA_CLIP_SERVER_API_KEY": TOKEN, "HF_HUB_OFFLINE": "1"}
     proc = subprocess.Popen(
         [sys.executable, "-m", "jina_clip.cli", "serve", "--model", str(tiny_checkpoint),

@@ -1,5 +1,5 @@
 """Fault injection for reliability tests: a reverse proxy on 127.0.0.1 that fails a seeded
-random share of requests, and helpers to run ``jina-clip serve`` as a real process.
+random share of requests (``jina-clip serve`` as a real process: ``jina_clip.serve_process``).
 
 The proxy speaks just enough HTTP/1.1 (keep-alive, Content-Length bodies) for httpx clients.
 Each request either goes through to the upstream server untouched, or gets one fault:
@@ -18,17 +18,9 @@ from __future__ import annotations
 import asyncio
 import collections
 import json
-import os
 import random
-import signal
-import socket
-import subprocess
-import sys
-import tempfile
 import threading
-import time
 from collections.abc import Sequence
-from pathlib import Path
 
 import httpx
 
@@ -171,85 +163,3 @@ def _response(status: int, headers: list[tuple[str, str]], body: bytes) -> bytes
 _REASONS = {200: "OK", 400: "Bad Request", 422: "Unprocessable Entity",
             429: "Too Many Requests", 500: "Internal Server Error", 502: "Bad Gateway",
             503: "Service Unavailable"}
-
-
-# --- jina-clip serve as a process ---------------------------------------------------------------
-
-
-def free_port() -> int:
-    """A port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class ServeProcess:
-    """``jina-clip serve`` on 127.0.0.1:``port`` in a subprocess, as a user runs it; can be
-    killed (SIGKILL, no cleanup) and started again on the same port."""
-
-    def __init__(self, checkpoint: Path | str, port: int, *, extra: Sequence[str] = (),
-                 served_model_name: str = "jina-clip-tiny") -> None:
-        self.cmd = [sys.executable, "-m", "jina_clip.cli", "serve", "--model", str(checkpoint),
-                    "--device", "cpu", "--host", "127.0.0.1", "--port", str(port),
-                    "--served-model-name", served_model_name, "--log-level", "warning",
-                    *extra]
-        self.base = f"http://127.0.0.1:{port}"
-        self.proc: subprocess.Popen[bytes] | None = None
-        # A file, not a pipe: a full pipe would block a chatty server mid-test.
-        self.log = tempfile.TemporaryFile()  # noqa: SIM115 (closed in __exit__)
-
-    @property
-    def pid(self) -> int:
-        assert self.proc is not None
-        return self.proc.pid
-
-    def start(self, timeout: float = 120.0) -> None:
-        """Start and wait until ``/health`` answers."""
-        env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-        env.pop("JINA_CLIP_SERVER_API_KEY", None)
-        self.proc = subprocess.Popen(self.cmd, env=env, stdout=self.log,
-                                     stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + timeout
-        while True:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"jina-clip serve exited with {self.proc.returncode}: "
-                                   f"{self.output()[-2000:]}")
-            try:
-                if httpx.get(f"{self.base}/health", timeout=1, trust_env=False).is_success:
-                    return
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError("jina-clip serve did not become healthy")
-            time.sleep(0.1)
-
-    def output(self) -> str:
-        """Everything the server printed so far (all its runs)."""
-        self.log.seek(0)
-        return self.log.read().decode(errors="replace")
-
-    def kill(self) -> None:
-        """SIGKILL: no graceful shutdown, in-flight requests lose their connection."""
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(30)
-
-    def stop(self) -> None:
-        """SIGTERM and wait (SIGKILL if it hangs); safe to call twice."""
-        if self.proc is None or self.proc.poll() is not None:
-            return
-        self.proc.terminate()
-        try:
-            self.proc.wait(30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(30)
-
-    def __enter__(self) -> ServeProcess:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-        self.log.close()

@@ -17,9 +17,9 @@ import numpy as np
 import pytest
 
 from jina_clip import JinaCLIP
+from jina_clip.serve_process import ServeProcess
 
 from ..conftest import TINY_API_MODEL
-from .faults import ServeProcess, free_port
 
 #: Outlasts ~60 s of outage: waits of 0.05·2^n s, jittered and capped at 0.5 s, 120 times (a
 #: restart takes 3-10 s here: starting Python, importing torch, loading the model).
@@ -47,9 +47,9 @@ def test_clients_survive_server_kill_and_restart(
             results[key] = vectors
             finished_at[key] = time.monotonic()
 
-    server = ServeProcess(tiny_checkpoint, free_port())
+    server = ServeProcess(tiny_checkpoint, served_model_name=TINY_API_MODEL)
     with server:
-        remote, aremote = (JinaCLIP.remote(TINY_API_MODEL, base_url=f"{server.base}/v1",
+        remote, aremote = (JinaCLIP.remote(TINY_API_MODEL, base_url=f"{server.url}/v1",
                                            max_concurrency=4, **RETRY) for _ in range(2))
 
         def sync_client(c: int) -> None:
