@@ -73,7 +73,7 @@ def baseline_image(model: JinaCLIPModel, pixels: torch.Tensor) -> torch.Tensor:
     vis = model.vision_model
     x = vis.patch_embed(pixels)
     x = torch.cat([vis.cls_token.expand(x.shape[0], -1, -1), x], 1) + vis.pos_embed
-    cos, sin = vis.rope.cos, vis.rope.sin
+    cos, sin = vis.rope.tables(pixels.device)
     for blk in vis.blocks:
         a = blk.attn
         h = blk.norm1(x)
