@@ -25,6 +25,14 @@ def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_v2_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
+    """A tiny random jina-clip-v2 checkpoint in the official layout (jina_clip.testing)."""
+    from jina_clip.testing import write_tiny_v2_checkpoint
+
+    return write_tiny_v2_checkpoint(tmp_path_factory.mktemp("tiny-jina-clip-v2"))
+
+
+@pytest.fixture(scope="session")
 def api_server_url(tiny_checkpoint: pathlib.Path) -> Iterator[str]:
     """Base URL (``http://127.0.0.1:PORT/v1``) of our own server (``jina-clip serve``) running
     the tiny checkpoint on a background thread, for API-backend tests of the remote encoder and
