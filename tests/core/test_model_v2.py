@@ -15,11 +15,9 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from jina_clip.errors import CheckpointMismatchError, ModelLoadError
-from jina_clip.model import JinaCLIPConfig, JinaCLIPModel, XLMRobertaConfig
+from jina_clip.model import JinaCLIPConfig, JinaCLIPModel, XLMRobertaConfig, xlmr_tower
 from jina_clip.model import lora as lora_module
-from jina_clip.model import xlmr_tower
 
-REFERENCE = pathlib.Path("/work/shared/reference/jina-clip-v2")
 OFFICIAL_CONFIG = pathlib.Path(__file__).parent / "data" / "jina-clip-v2-config.json"
 TOL = 1e-5
 
