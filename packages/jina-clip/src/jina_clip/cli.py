@@ -34,7 +34,9 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     d = ServerSettings()
     p = sub.add_parser("serve", help="serve Jina's /v1/embeddings API with a local model")
     _add_model_args(p)
-    p.add_argument("--served-model-name", default=d.served_model_name)
+    p.add_argument("--served-model-name", default=None,
+                   help="name clients send and the server reports (default: jina-clip-v2 for "
+                        f"a .../jina-clip-v2 model, else {d.served_model_name})")
     p.add_argument("--host", default=d.host)
     p.add_argument("--port", type=int, default=d.port)
     p.add_argument("--api-key", default=None,
@@ -122,8 +124,10 @@ def serve_settings(args: argparse.Namespace) -> ServerSettings:
     """``ServerSettings`` from parsed ``serve`` flags (the API key may come from the env)."""
     from .server.config import ServerSettings
 
+    named = {} if args.served_model_name is None else {
+        "served_model_name": args.served_model_name}
     return ServerSettings(
-        model=args.model, served_model_name=args.served_model_name, device=args.device,
+        model=args.model, **named, device=args.device,
         dtype=args.dtype, host=args.host, port=args.port,
         api_key=args.api_key or os.environ.get(API_KEY_ENV) or None,
         batching=not args.no_batching, max_batch_size=args.max_batch_size,

@@ -39,7 +39,8 @@ from .quantize import QUANTIZE_MODES, quantize_text_tower
 
 __all__ = ["DEFAULT_MAX_LENGTH", "LocalJinaCLIP"]
 
-#: jina-clip-v1's text tower is trained for 8,192 tokens, and the hosted API accepts that much.
+#: jina-clip-v1's and v2's text towers are trained for 8,192 tokens, and the hosted API accepts
+#: that much.
 #: (The official ``encode_text`` truncates at 512 by default; pass ``max_length=512`` to match.)
 DEFAULT_MAX_LENGTH = 8192
 
@@ -146,12 +147,9 @@ class LocalJinaCLIP(JinaCLIP):
         )
         self.truncate = truncate
         self.normalize = normalize
-        native = self.model.text_dim
         if dimensions is None:  # the checkpoint's default truncation, as the official code does
             dimensions = self.model.config.truncate_dim
-        if dimensions is not None and not 1 <= dimensions <= native:
-            raise ValueError(f"dimensions must be between 1 and {native}, got {dimensions}")
-        self.dimensions = dimensions
+        self.dimensions = self._check_dimensions(dimensions)
         self.show_progress = show_progress
         self.image_limits = image_limits
         cpus = os.cpu_count() or 1
@@ -171,6 +169,37 @@ class LocalJinaCLIP(JinaCLIP):
     @property
     def model_name(self) -> str:
         return self._model_name
+
+    @property
+    def task_instructions(self) -> dict[str, str]:
+        """The tasks ``encode_text(task=...)`` knows and the instruction each prepends, as in
+        the official ``encode_text`` (jina-clip-v2: ``retrieval.query``); empty for v1."""
+        return self.model.config.task_instructions
+
+    def instruction(self, task: str | None) -> str:
+        """The text to prepend for ``task``. jina-clip-v1 has no instructions and ignores
+        ``task``; for v2 a task the checkpoint does not define raises ``ValueError``."""
+        instructions = self.task_instructions
+        if task is None or not instructions:
+            return ""
+        if task not in instructions:
+            raise ValueError(f"unknown task {task!r} for {self._model_name}: valid tasks are "
+                             f"{sorted(instructions)} (or None for no instruction)")
+        return instructions[task]
+
+    def _check_dimensions(self, dimensions: int | None) -> int | None:
+        """``dimensions`` within the model's width; for a Matryoshka model (v2) one of its
+        trained dimensions."""
+        if dimensions is None:
+            return None
+        native = self.model.text_dim
+        if not 1 <= dimensions <= native:
+            raise ValueError(f"dimensions must be between 1 and {native}, got {dimensions}")
+        trained = self.model.config.matryoshka_dimensions
+        if trained and dimensions not in trained:
+            raise ValueError(f"dimensions={dimensions} is not one of {self._model_name}'s "
+                             f"Matryoshka dimensions {list(trained)}")
+        return dimensions
 
     def __repr__(self) -> str:
         return (
@@ -214,16 +243,22 @@ class LocalJinaCLIP(JinaCLIP):
         show_progress: bool | None = None,
         task: str | None = None,
         truncate: bool | None = None,
+        dimensions: int | None = None,
     ) -> np.ndarray:
-        """Embed texts (``task`` is accepted for interface parity; jina-clip-v1 is symmetric
-        and uses no instruction, so it does not change the result)."""
+        """Embed texts. ``task`` prepends the checkpoint's instruction for it (jina-clip-v2:
+        ``retrieval.query``; jina-clip-v1 is symmetric and ignores it); ``dimensions``
+        overrides the constructor's Matryoshka truncation for this call."""
         items = check_texts(texts)
+        prefix = self.instruction(task)
+        dims = self._call_dimensions(dimensions)
         if not items:
-            return self.empty()
+            return np.zeros((0, dims or self.model.text_dim), dtype=np.float32)
+        if prefix:
+            items = [prefix + text for text in items]
         ids = self.tokenize(items, max_length=max_length, truncate=truncate)
         size = self.batch_size if batch_size is None else _check_batch_size(batch_size)
         raw = self._run_text(ids, size, self._progress(show_progress))
-        return self._finish(raw, normalize)
+        return self._finish(raw, normalize, dims)
 
     def _run_text(self, ids: list[list[int]], batch_size: int, progress: bool) -> np.ndarray:
         out = np.empty((len(ids), self.model.text_dim), dtype=np.float32)
@@ -256,14 +291,16 @@ class LocalJinaCLIP(JinaCLIP):
         normalize: bool | None = None,
         batch_size: int | None = None,
         show_progress: bool | None = None,
+        dimensions: int | None = None,
     ) -> np.ndarray:
         """Embed images given as paths, URLs, data URIs, base64, bytes, file objects or PIL."""
         items = check_images(images)
+        dims = self._call_dimensions(dimensions)
         if not items:
-            return self.empty()
+            return np.zeros((0, dims or self.model.text_dim), dtype=np.float32)
         size = self.image_batch_size if batch_size is None else _check_batch_size(batch_size)
         raw = self._run_images(items, size, self._progress(show_progress))
-        return self._finish(raw, normalize)
+        return self._finish(raw, normalize, dims)
 
     def _decode(self, image: ImageInput, index: int) -> np.ndarray:
         """Input -> uint8 [S, S, 3] (runs on the image pool).
@@ -367,6 +404,7 @@ class LocalJinaCLIP(JinaCLIP):
         show_progress: bool | None = None,
         task: str | None = None,
         truncate: bool | None = None,
+        dimensions: int | None = None,
     ) -> np.ndarray:
         return await self._offload(
             self.encode_text,
@@ -377,6 +415,7 @@ class LocalJinaCLIP(JinaCLIP):
             show_progress=show_progress,
             task=task,
             truncate=truncate,
+            dimensions=dimensions,
         )
 
     async def aencode_image(
@@ -386,6 +425,7 @@ class LocalJinaCLIP(JinaCLIP):
         normalize: bool | None = None,
         batch_size: int | None = None,
         show_progress: bool | None = None,
+        dimensions: int | None = None,
     ) -> np.ndarray:
         return await self._offload(
             self.encode_image,
@@ -393,6 +433,7 @@ class LocalJinaCLIP(JinaCLIP):
             normalize=normalize,
             batch_size=batch_size,
             show_progress=show_progress,
+            dimensions=dimensions,
         )
 
     # --- helpers -----------------------------------------------------------------------------
@@ -400,10 +441,14 @@ class LocalJinaCLIP(JinaCLIP):
     def _progress(self, show_progress: bool | None) -> bool:
         return self.show_progress if show_progress is None else show_progress
 
-    def _finish(self, raw: np.ndarray, normalize: bool | None) -> np.ndarray:
+    def _call_dimensions(self, dimensions: int | None) -> int | None:
+        return self.dimensions if dimensions is None else self._check_dimensions(dimensions)
+
+    def _finish(self, raw: np.ndarray, normalize: bool | None,
+                dimensions: int | None) -> np.ndarray:
         return finalize(
             raw,
-            dimensions=self.dimensions,
+            dimensions=dimensions,
             normalize=self.normalize if normalize is None else normalize,
         )
 
