@@ -60,6 +60,16 @@ def tiny_params(tiny_checkpoint: pathlib.Path) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="session")
+def tiny_v2_params(tiny_v2_checkpoint: pathlib.Path) -> dict[str, Any]:
+    """Plugin parameters for the local backend on the tiny jina-clip-v2 checkpoint."""
+    return {"model": str(tiny_v2_checkpoint), "device": "cpu", "backend": "local"}
+
+
+#: Backends the plugin suites run on: fixture giving the plugin parameters of each.
+PLUGIN_BACKENDS = {"local": "tiny_params", "local-v2": "tiny_v2_params", "api": "api_params"}
+
+
+@pytest.fixture(scope="session")
 def api_params(api_server_url: str) -> dict[str, Any]:
     """Plugin parameters for the API backend against our own server (``api_server_url``)."""
     return {"base_url": api_server_url, "model": TINY_API_MODEL, "max_retries": 0}
