@@ -85,7 +85,7 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     _add_model_args(p)
     p.add_argument("--random-weights", action="store_true",
                    help="a full-size checkpoint with random weights (no download; speed only), "
-                   "written once to the cache")
+                   "written once to the cache; jina-clip-v2's when --model names it")
     p.add_argument("--only", default=None,
                    help=f"comma-separated sections to run, from: {', '.join(SECTIONS)} "
                    "(default: all but int8)")
@@ -186,7 +186,9 @@ def _bench(args: argparse.Namespace) -> int:
         from .bench.workloads import random_checkpoint
 
         print("using a full-size checkpoint with random weights (speed only)", file=sys.stderr)
-        model = str(random_checkpoint(Path(HF_HOME) / "jina-clip-bench" / "random-full"))
+        version = "v2" if "jina-clip-v2" in str(args.model) else "v1"
+        name = "random-full" if version == "v1" else "random-full-v2"
+        model = str(random_checkpoint(Path(HF_HOME) / "jina-clip-bench" / name, version))
     rows = run_bench(BenchOptions(
         model=model, device=args.device, dtype=args.dtype, sections=sections,
         quick=args.quick, baseline=not args.no_baseline, image_workers=args.image_workers,
