@@ -86,6 +86,7 @@ class _Call:
     normalize: bool
     show_progress: bool
     kind: str
+    dimensions: int | None = None  # Matryoshka width of this call (None: the model's)
 
     def body(self, i: int) -> bytes:
         start, end = self.slices[i]
@@ -136,14 +137,7 @@ class RemoteJinaCLIP(JinaCLIP):
             raise ValueError(f"max_request_bytes must be >= 1024, got {max_request_bytes}")
         self._model = model
         self._spec = model_spec(model)
-        if dimensions is not None:
-            if dimensions < 1:
-                raise ValueError(f"dimensions must be >= 1, got {dimensions}")
-            if self._spec.dimension is not None and dimensions > self._spec.dimension:
-                raise ValueError(
-                    f"dimensions={dimensions} is larger than {model}'s {self._spec.dimension}"
-                )
-        self._dimensions = dimensions
+        self._dimensions = self._check_dimensions(dimensions)
         self._learned_dim: int | None = None
 
         if isinstance(api_key, str):
@@ -256,6 +250,15 @@ class RemoteJinaCLIP(JinaCLIP):
         # Symmetric models (jina-clip-v1) embed queries and documents alike.
         return "retrieval.query" if self._spec.supports_task else None
 
+    def _check_dimensions(self, dimensions: int | None) -> int | None:
+        if dimensions is not None:
+            if dimensions < 1:
+                raise ValueError(f"dimensions must be >= 1, got {dimensions}")
+            if self._spec.dimension is not None and dimensions > self._spec.dimension:
+                raise ValueError(f"dimensions={dimensions} is larger than {self._model}'s "
+                                 f"{self._spec.dimension}")
+        return dimensions
+
     def _plan(
         self,
         kind: str,
@@ -266,10 +269,12 @@ class RemoteJinaCLIP(JinaCLIP):
         batch_size: int | None,
         show_progress: bool | None,
         too_large: Callable[[int, int], Exception],
+        dimensions: int | None = None,
     ) -> _Call:
         normalize = self._normalize if normalize is None else normalize
-        server_dims = self._dimensions if self._spec.supports_dimensions else None
-        client_dims = None if server_dims is not None else self._dimensions
+        dims = self._dimensions if dimensions is None else self._check_dimensions(dimensions)
+        server_dims = dims if self._spec.supports_dimensions else None
+        client_dims = None if server_dims is not None else dims
         envelope = Envelope(
             self._model,
             task=task,
@@ -291,7 +296,7 @@ class RemoteJinaCLIP(JinaCLIP):
         expected = server_dims or self._spec.dimension or self._learned_dim
         return _Call(
             envelope, items, slices, expected, client_dims, normalize,
-            self._show_progress if show_progress is None else show_progress, kind,
+            self._show_progress if show_progress is None else show_progress, kind, dims,
         )
 
     def _plan_texts(self, texts: Sequence[str], *, max_length: int | None, task: str | None,
@@ -381,9 +386,11 @@ class RemoteJinaCLIP(JinaCLIP):
         batch_size: int | None = None,
         show_progress: bool | None = None,
         task: str | None = None,
+        dimensions: int | None = None,
     ) -> np.ndarray:
         call = self._plan_texts(texts, max_length=max_length, task=task, normalize=normalize,
-                                batch_size=batch_size, show_progress=show_progress)
+                                batch_size=batch_size, show_progress=show_progress,
+                                dimensions=dimensions)
         return self._run_sync(call)
 
     def encode_image(
@@ -393,9 +400,10 @@ class RemoteJinaCLIP(JinaCLIP):
         normalize: bool | None = None,
         batch_size: int | None = None,
         show_progress: bool | None = None,
+        dimensions: int | None = None,
     ) -> np.ndarray:
         call = self._plan_images(images, normalize=normalize, batch_size=batch_size,
-                                 show_progress=show_progress)
+                                 show_progress=show_progress, dimensions=dimensions)
         return self._run_sync(call)
 
     def _sync_client(self) -> httpx.Client:
@@ -404,9 +412,14 @@ class RemoteJinaCLIP(JinaCLIP):
                 self._client = httpx.Client(timeout=self._timeout, follow_redirects=False)
             return self._client
 
+    def _empty(self, call: _Call) -> np.ndarray:
+        if call.dimensions is None:
+            return self.empty()
+        return np.zeros((0, call.dimensions), dtype=np.float32)
+
     def _run_sync(self, call: _Call) -> np.ndarray:
         if not call.slices:
-            return self.empty()
+            return self._empty(call)
         client, headers = self._sync_client(), self._headers()
         meter = UsageMeter()
         cancel = threading.Event()
@@ -462,9 +475,11 @@ class RemoteJinaCLIP(JinaCLIP):
         batch_size: int | None = None,
         show_progress: bool | None = None,
         task: str | None = None,
+        dimensions: int | None = None,
     ) -> np.ndarray:
         call = self._plan_texts(texts, max_length=max_length, task=task, normalize=normalize,
-                                batch_size=batch_size, show_progress=show_progress)
+                                batch_size=batch_size, show_progress=show_progress,
+                                dimensions=dimensions)
         return await self._run_async(call)
 
     async def aencode_image(
@@ -474,10 +489,12 @@ class RemoteJinaCLIP(JinaCLIP):
         normalize: bool | None = None,
         batch_size: int | None = None,
         show_progress: bool | None = None,
+        dimensions: int | None = None,
     ) -> np.ndarray:
         # Reading files and encoding base64 is blocking work: keep it off the event loop.
         call = await asyncio.to_thread(self._plan_images, images, normalize=normalize,
-                                       batch_size=batch_size, show_progress=show_progress)
+                                       batch_size=batch_size, show_progress=show_progress,
+                                       dimensions=dimensions)
         return await self._run_async(call)
 
     def _async_http(self) -> httpx.AsyncClient:
@@ -505,9 +522,9 @@ class RemoteJinaCLIP(JinaCLIP):
 
     async def _run_async(self, call: _Call) -> np.ndarray:
         if not call.slices:
-            if self._known_dimension() is None:
+            if call.dimensions is None and self._known_dimension() is None:
                 await self.aencode_text([_PROBE_TEXT])
-            return self.empty()
+            return self._empty(call)
         client, headers, slots = self._async_http(), self._headers(), self._async_semaphore()
         meter = UsageMeter()
         parts: list[np.ndarray | None] = [None] * len(call.slices)
