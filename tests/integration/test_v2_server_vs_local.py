@@ -69,3 +69,16 @@ def test_images_equal_local(url, local) -> None:
     uri = "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode()
     got = _post(url, input=[{"image": uri}], dimensions=32)
     np.testing.assert_allclose(got, local.encode_image([picture], dimensions=32), atol=1e-5)
+
+
+def test_cli_serve_names_v2_after_the_model() -> None:
+    from jina_clip import cli
+
+    parser = cli.build_parser()
+    v2 = cli.serve_settings(parser.parse_args(["serve", "--model", "jinaai/jina-clip-v2"]))
+    assert v2.served_model_name == "jina-clip-v2"
+    v1 = cli.serve_settings(parser.parse_args(["serve", "--model", "jinaai/jina-clip-v1"]))
+    assert v1.served_model_name == "jina-clip-v1"
+    named = cli.serve_settings(parser.parse_args(
+        ["serve", "--model", "jinaai/jina-clip-v2", "--served-model-name", "mine"]))
+    assert named.served_model_name == "mine"
