@@ -18,6 +18,7 @@ from torch import nn
 
 from .config import XLMRobertaConfig
 from .linear import Linear
+from .text_tower import Embeddings  # word + token-type row 0, no position table: same as v1
 
 __all__ = ["DEFAULT_SCORE_BUDGET", "XLMRobertaTextModel", "text_rotary_tables"]
 
@@ -45,19 +46,6 @@ def _rotate(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tens
     """x * cos + rotate_half(x) * sin with rotate_half (a, b) -> (-b, a) on the two halves."""
     first, second = x.chunk(2, dim=-1)
     return x * cos + torch.cat([-second, first], dim=-1) * sin
-
-
-class Embeddings(nn.Module):
-    """Word + token-type (always row 0) embeddings; no position table (rotary instead)."""
-
-    def __init__(self, cfg: XLMRobertaConfig) -> None:
-        super().__init__()
-        self.word_embeddings = nn.Embedding(cfg.vocab_size, cfg.hidden_size,
-                                            padding_idx=cfg.pad_token_id)
-        self.token_type_embeddings = nn.Embedding(cfg.type_vocab_size, cfg.hidden_size)
-
-    def forward(self, input_ids: torch.Tensor) -> torch.Tensor:
-        return self.word_embeddings(input_ids) + self.token_type_embeddings.weight[0]
 
 
 class RotarySelfAttention(nn.Module):
