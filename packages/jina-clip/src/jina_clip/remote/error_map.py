@@ -36,8 +36,9 @@ __all__ = [
     "request_id_of",
 ]
 
-#: Statuses retried with backoff (the API's own table: busy, rate limited, server side).
-RETRYABLE_STATUS = frozenset({409, 429, 500, 502, 503, 504})
+#: Statuses retried with backoff (the API's own table: busy, rate limited, server side; and
+#: 408, a server that timed out waiting for the request, as openai-python retries it).
+RETRYABLE_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})
 
 _MAX_MESSAGE = 500
 
@@ -140,6 +141,9 @@ def failure_from_response(response: httpx.Response) -> Failure:
         )
     elif status in (402, 403):
         error = InsufficientBalanceError(f"insufficient balance or access: {message}", **fields)
+    elif status == 408:
+        error = APITimeoutError(f"the server timed out waiting for the request: {message}",
+                                **fields)
     elif status == 409:
         error = ConflictError(f"resource busy: {message}", **fields)
     elif status == 429:
