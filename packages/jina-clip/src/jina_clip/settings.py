@@ -20,7 +20,7 @@ from typing_extensions import Self
 
 from .base import JinaCLIP
 from .defaults import DEFAULT_API_MODEL, DEFAULT_BASE_URL, DEFAULT_LOCAL_MODEL
-from .options import ApiFields, EncodeDefaults, LocalFields
+from .options import ApiFields, EncodeDefaults, LocalFields, Options
 
 __all__ = [
     "API_KEY_ENV_VARS",
@@ -50,13 +50,8 @@ def api_key_from_env() -> SecretStr | None:
     return None
 
 
-class JinaCLIPSettings(EncodeDefaults, LocalFields, ApiFields):
-    """Configuration of a jina-clip encoder, local or remote.
-
-    The encode defaults and the per-backend fields are declared once, in
-    :mod:`jina_clip.options`, and shared with the encoders' own options."""
-
-    model_config = ConfigDict(validate_assignment=True)
+class _Backend(Options):
+    """Which model, where (first in the settings' field order)."""
 
     model: str | None = None
     """Hub id or local directory (local backend), or API model name (API backend).
@@ -65,6 +60,17 @@ class JinaCLIPSettings(EncodeDefaults, LocalFields, ApiFields):
     backend: Literal["auto", "local", "api"] = "auto"
     """``local`` runs the model here; ``api`` calls Jina's API (or ``base_url``); ``auto``
     uses the API only if ``api_key`` or ``base_url`` was passed explicitly."""
+
+
+# Base order sets the field order (docs tables, schema): model and backend, local fields,
+# encode defaults, API fields, then the key and address.
+class JinaCLIPSettings(ApiFields, EncodeDefaults, LocalFields, _Backend):
+    """Configuration of a jina-clip encoder, local or remote.
+
+    The encode defaults and the per-backend fields are declared once, in
+    :mod:`jina_clip.options`, and shared with the encoders' own options."""
+
+    model_config = ConfigDict(validate_assignment=True)
 
     api_key: SecretStr | None = Field(default_factory=api_key_from_env, exclude=True)
     """Jina API key; read from ``JINA_API_KEY`` / ``JINAAI_API_KEY`` when not given. Never part

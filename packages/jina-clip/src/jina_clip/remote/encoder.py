@@ -22,6 +22,7 @@ from urllib.parse import urlparse
 import httpx
 import numpy as np
 
+from .._version import __version__
 from ..base import ImageInput, JinaCLIP, check_images, check_texts
 from ..defaults import DEFAULT_API_MODEL
 from ..errors import (
@@ -67,8 +68,6 @@ API_MAX_TEXT_TOKENS = 8192
 
 
 def _user_agent() -> str:
-    from .. import __version__
-
     return f"jina-clip/{__version__} (remote)"
 
 
