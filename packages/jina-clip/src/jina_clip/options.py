@@ -33,12 +33,13 @@ __all__ = [
     "MaxLength",
 ]
 
+# Constraints shared by the encoders' defaults and the per-call options (None: the default).
 #: Inputs per model batch (local) or per request (API).
-BatchSize = Annotated[int, Field(ge=1)]
+BatchSize = Annotated[int | None, Field(ge=1)]
 #: Longest text in tokens: at least [CLS] and [SEP].
-MaxLength = Annotated[int, Field(ge=2)]
+MaxLength = Annotated[int | None, Field(ge=2)]
 #: Matryoshka truncation: keep the first ``dimensions`` components, then normalize.
-Dimensions = Annotated[int, Field(ge=1)]
+Dimensions = Annotated[int | None, Field(ge=1)]
 
 
 class Options(BaseModel):
@@ -58,10 +59,10 @@ class Options(BaseModel):
 class EncodeDefaults(Options):
     """The defaults of every encode call, shared by both encoders and the settings."""
 
-    batch_size: BatchSize | None = None
+    batch_size: BatchSize = None
     """Inputs per model batch (local) or per request (API). None: a sensible default."""
 
-    max_length: MaxLength | None = None
+    max_length: MaxLength = None
     """Longest text in tokens (local default 8192, the trained context)."""
 
     truncate: bool | None = None
@@ -72,7 +73,7 @@ class EncodeDefaults(Options):
     normalize: bool = True
     """L2-normalize every vector."""
 
-    dimensions: Dimensions | None = None
+    dimensions: Dimensions = None
     """Matryoshka truncation of every vector (text and image alike), before normalization."""
 
     show_progress: bool = False
@@ -139,10 +140,10 @@ class CallOptions(Options):
 
     model_config = ConfigDict(frozen=True)
 
-    batch_size: BatchSize | None = None
-    max_length: MaxLength | None = None
+    batch_size: BatchSize = None
+    max_length: MaxLength = None
     truncate: bool | None = None
     normalize: bool | None = None
-    dimensions: Dimensions | None = None
+    dimensions: Dimensions = None
     show_progress: bool | None = None
     task: str | None = None

@@ -27,7 +27,7 @@ def _no_max_length(value: int | None) -> None:
 
 
 #: Inputs per request: the API refuses more than 2,048.
-ApiBatchSize = Annotated[int, Field(ge=1, le=API_MAX_ITEMS)]
+ApiBatchSize = Annotated[int | None, Field(ge=1, le=API_MAX_ITEMS)]
 #: The API has no ``max_length`` (it cuts at the model's limit unless ``truncate=False``).
 NoMaxLength = Annotated[int | None, AfterValidator(_no_max_length)]
 
@@ -41,7 +41,7 @@ class RemoteOptions(EncodeDefaults, ApiFields):
     model: str = DEFAULT_API_MODEL
     """API model name."""
 
-    batch_size: ApiBatchSize | None = None
+    batch_size: ApiBatchSize = None
     """Inputs per request (default 128 texts, 16 images; at most 2,048)."""
 
     max_length: NoMaxLength = None
@@ -100,5 +100,5 @@ class RemoteOptions(EncodeDefaults, ApiFields):
 class RemoteCallOptions(CallOptions):
     """One call's keywords, with the API's own limits."""
 
-    batch_size: ApiBatchSize | None = None
+    batch_size: ApiBatchSize = None
     max_length: NoMaxLength = None
