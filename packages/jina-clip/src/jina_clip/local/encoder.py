@@ -103,11 +103,11 @@ class LocalJinaCLIP(JinaCLIP):
         )
         on_gpu = self.device.type != "cpu"
         self.batch_size = opts.batch_size or (256 if on_gpu else 32)
-        #: Images per model batch. On CPU a batch of 8 runs as fast per image as larger ones
-        #: and lets decoding overlap the model sooner (see docs/performance.md).
+        #: Images per model batch; the CPU default is measured (docs/performance.md, "CPU
+        #: batch sizes"): as fast per image as larger batches, and decoding overlaps sooner.
         self.image_batch_size = opts.batch_size or (256 if on_gpu else 8)
         #: Padded tokens per text batch: bounds activation memory (attention is chunked); the
-        #: CPU figure is measured, see docs/performance.md.
+        #: CPU default is measured (docs/performance.md, "CPU batch sizes").
         self.token_budget = 256 * 1024 if on_gpu else 2 * 1024
         cpus = os.cpu_count() or 1
         self.max_length = opts.max_length or DEFAULT_MAX_LENGTH

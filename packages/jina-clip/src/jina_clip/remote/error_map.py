@@ -33,7 +33,7 @@ __all__ = [
     "failure_from_response",
     "parse_retry_after",
     "rejected_input",
-    "request_id_of",
+    "response_request_id",
 ]
 
 #: Statuses retried with backoff (the API's own table: busy, rate limited, server side; and
@@ -76,7 +76,7 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
     return max(0.0, seconds)
 
 
-def request_id_of(response: httpx.Response, body: object = None) -> str | None:
+def response_request_id(response: httpx.Response, body: object = None) -> str | None:
     """The request id from the error body, else the ``x-request-id`` header."""
     if isinstance(body, dict) and isinstance(body.get("request_id"), str):
         return body["request_id"]
@@ -128,7 +128,7 @@ def failure_from_response(response: httpx.Response) -> Failure:
     fields = {
         "status_code": status,
         "code": body.get("code") if isinstance(body, dict) and body.get("code") else None,
-        "request_id": request_id_of(response, body),
+        "request_id": response_request_id(response, body),
         "body": body,
     }
     message = _message(response, body)
