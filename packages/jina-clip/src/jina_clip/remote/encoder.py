@@ -98,8 +98,9 @@ class RemoteJinaCLIP(JinaCLIP):
     """jina-clip over HTTP: Jina's Embeddings API, or a self-hosted server at ``base_url``.
 
     Requests are batched (item and byte caps), run ``max_concurrency`` at a time, retried on
-    429/409/5xx/timeouts/connection errors with jittered exponential backoff honouring
-    ``Retry-After``, and validated before their vectors are returned in input order."""
+    408/409/429/5xx/timeouts/connection errors with jittered exponential backoff honouring
+    ``Retry-After`` (up to ``max_retry_after``), and validated before their vectors are
+    returned in input order."""
 
     call_options = RemoteCallOptions
 
