@@ -293,3 +293,27 @@ def test_bfloat16_v2_stays_close(tiny_v2_checkpoint, model) -> None:
     px = _pixels(1)
     b = m16.encode_image(px.bfloat16()).float()
     assert torch.nn.functional.cosine_similarity(b, model.encode_image(px)).min() > 0.99
+
+
+def test_long_inputs_skip_the_packed_weights(model, monkeypatch) -> None:
+    """Over PACKED_ROWS_LIMIT tokens the text tower uses plain F.linear (no oneDNN packed
+    copy is made for long documents); results are unchanged."""
+    import jina_clip.model.linear as linear_module
+
+    ids = _ids([150, 90], seed=10)
+    packed = _text(model, ids)
+    calls: list[int] = []
+    real = linear_module.linear
+
+    def spy(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(linear_module, "linear", spy)
+    _text(model, ids)
+    assert calls  # short inputs: the packed path
+    calls.clear()
+    monkeypatch.setattr(xlmr_tower, "PACKED_ROWS_LIMIT", 100)
+    plain = _text(model, ids)
+    assert not calls
+    torch.testing.assert_close(plain, packed, atol=TOL, rtol=0)

@@ -26,6 +26,16 @@ __all__ = ["DEFAULT_SCORE_BUDGET", "XLMRobertaTextModel", "text_rotary_tables"]
 DEFAULT_SCORE_BUDGET = 16 * 1024 * 1024
 #: Rows the MLP handles at a time (its [rows, 4096] activation stays at 16 MB in fp32).
 MLP_ROW_CHUNK = 1024
+#: Forward passes with more tokens than this (one text over 2,048 tokens: the local encoder's
+#: CPU batches hold at most 2,048) use plain ``F.linear``, not the oneDNN packed weights of
+#: :mod:`.linear`: their GEMMs are large enough for MKL, and a process that embeds long
+#: documents never makes the packed copies (1.2 GB for v2's text tower), which keeps one
+#: 8,192-token text at ~4.6 GB of RSS instead of ~5.7 GB (docs/performance.md).
+PACKED_ROWS_LIMIT = 2048
+
+
+def _dense(layer: nn.Linear, x: torch.Tensor, plain: bool) -> torch.Tensor:
+    return F.linear(x, layer.weight, layer.bias) if plain else layer(x)
 
 
 def text_rotary_tables(
@@ -63,9 +73,10 @@ class RotarySelfAttention(nn.Module):
         rotary: tuple[torch.Tensor, torch.Tensor],
         key_mask: torch.Tensor | None,
         budget: int,
+        plain: bool = False,
     ) -> torch.Tensor:
         B, L, _ = x.shape
-        qkv = self.Wqkv(x).view(B, L, 3, self.num_heads, self.head_dim)
+        qkv = _dense(self.Wqkv, x, plain).view(B, L, 3, self.num_heads, self.head_dim)
         q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # each [B, H, L, D]
         cos, sin = rotary
         q = _rotate(q.float(), cos, sin).to(v.dtype)
@@ -78,7 +89,7 @@ class RotarySelfAttention(nn.Module):
             for start in range(0, L, chunk):
                 out[:, :, start:start + chunk] = F.scaled_dot_product_attention(
                     q[:, :, start:start + chunk], k, v, attn_mask=key_mask)
-        return self.out_proj(out.transpose(1, 2).reshape(B, L, -1))
+        return _dense(self.out_proj, out.transpose(1, 2).reshape(B, L, -1), plain)
 
 
 class Mlp(nn.Module):
@@ -89,14 +100,16 @@ class Mlp(nn.Module):
         self.fc1 = Linear(cfg.hidden_size, cfg.intermediate_size)
         self.fc2 = Linear(cfg.intermediate_size, cfg.hidden_size)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def _rows(self, x: torch.Tensor, plain: bool) -> torch.Tensor:
+        return _dense(self.fc2, F.gelu(_dense(self.fc1, x, plain)), plain)
+
+    def forward(self, x: torch.Tensor, plain: bool = False) -> torch.Tensor:
         flat = x.reshape(-1, x.shape[-1])
         if flat.shape[0] <= MLP_ROW_CHUNK:
-            return self.fc2(F.gelu(self.fc1(x)))
+            return self._rows(x, plain)
         out = flat.new_empty(flat.shape[0], self.fc2.out_features)
         for start in range(0, flat.shape[0], MLP_ROW_CHUNK):
-            rows = flat[start:start + MLP_ROW_CHUNK]
-            out[start:start + MLP_ROW_CHUNK] = self.fc2(F.gelu(self.fc1(rows)))
+            out[start:start + MLP_ROW_CHUNK] = self._rows(flat[start:start + MLP_ROW_CHUNK], plain)
         return out.view(*x.shape[:-1], -1)
 
 
@@ -111,9 +124,9 @@ class Block(nn.Module):
         self.norm2 = nn.LayerNorm(cfg.hidden_size, eps=cfg.layer_norm_eps)
 
     def forward(self, x: torch.Tensor, rotary: tuple[torch.Tensor, torch.Tensor],
-                key_mask: torch.Tensor | None, budget: int) -> torch.Tensor:
-        x = self.norm1(x + self.mixer(x, rotary, key_mask, budget))
-        return self.norm2(x + self.mlp(x))
+                key_mask: torch.Tensor | None, budget: int, plain: bool = False) -> torch.Tensor:
+        x = self.norm1(x + self.mixer(x, rotary, key_mask, budget, plain))
+        return self.norm2(x + self.mlp(x, plain))
 
 
 class Encoder(nn.Module):
@@ -142,8 +155,9 @@ class XLMRobertaModel(nn.Module):
         key_mask = None if bool(keep.all()) else keep[:, None, None, :]
         rotary = text_rotary_tables(input_ids.shape[1], self.config.head_dim,
                                     self.config.rotary_emb_base, device=input_ids.device)
+        plain = input_ids.numel() > PACKED_ROWS_LIMIT
         for layer in self.encoder.layers:
-            x = layer(x, rotary, key_mask, self.score_budget)
+            x = layer(x, rotary, key_mask, self.score_budget, plain)
         return x
 
 
