@@ -87,13 +87,18 @@ class TextInputError(InputError):
 
 
 class TextTooLongError(TextInputError):
-    """A text is longer than ``max_length`` tokens and ``truncate=False`` refuses to cut it."""
+    """A text is longer than ``max_length`` tokens and ``truncate=False`` refuses to cut it.
+    ``num_tokens`` is a lower bound when ``exact`` is False (a text far over the limit is not
+    tokenized to its end)."""
 
-    def __init__(self, *, index: int, num_tokens: int, max_length: int) -> None:
+    def __init__(self, *, index: int, num_tokens: int, max_length: int,
+                 exact: bool = True) -> None:
         self.num_tokens = num_tokens
         self.max_length = max_length
+        self.exact = exact
+        count = num_tokens if exact else f"at least {num_tokens}"
         super().__init__(
-            f"text has {num_tokens} tokens, more than max_length={max_length}; "
+            f"text has {count} tokens, more than max_length={max_length}; "
             "set truncate to cut it, or raise max_length",
             index=index,
         )

@@ -188,13 +188,13 @@ class LocalJinaCLIP(JinaCLIP):
         overrides the constructor's; None here means "the constructor's"."""
         limit = self.max_length if max_length is None else _check_max_length(max_length)
         mode = self.truncate if truncate is None else truncate
-        ids = self.tokenizer.encode(list(texts))
-        long = [i for i, row in enumerate(ids) if len(row) > limit]
-        counts = [len(ids[i]) for i in long]
+        rows = self.tokenizer.encode_capped(list(texts), limit)  # reads no more than needed
+        long = [i for i, row in enumerate(rows) if row.num_tokens > limit]
+        counts = [rows[i].num_tokens for i in long]
         if long and mode is False:
-            raise TextTooLongError(index=long[0], num_tokens=counts[0], max_length=limit)
-        for i in long:
-            ids[i] = self.tokenizer.truncate(ids[i], limit)
+            raise TextTooLongError(index=long[0], num_tokens=counts[0], max_length=limit,
+                                   exact=rows[long[0]].exact)
+        ids = [row.ids for row in rows]
         if long and mode is None:
             # stacklevel 3: the warning points at the caller of encode_text.
             _warn(TruncationWarning(long, counts, limit), stacklevel=3)
@@ -224,6 +224,15 @@ class LocalJinaCLIP(JinaCLIP):
         size = self.batch_size if batch_size is None else _check_batch_size(batch_size)
         raw = self._run_text(ids, size, self._progress(show_progress))
         return self._finish(raw, normalize)
+
+    def encode_tokens(self, ids: list[list[int]], *, normalize: bool | None = None,
+                      batch_size: int | None = None) -> np.ndarray:
+        """Embed texts already tokenized by :meth:`tokenize` (the server tokenizes off the
+        model thread, once, and queues the ids)."""
+        if not ids:
+            return self.empty()
+        size = self.batch_size if batch_size is None else _check_batch_size(batch_size)
+        return self._finish(self._run_text(ids, size, False), normalize)
 
     def _run_text(self, ids: list[list[int]], batch_size: int, progress: bool) -> np.ndarray:
         out = np.empty((len(ids), self.model.text_dim), dtype=np.float32)

@@ -13,7 +13,6 @@ import asyncio
 import concurrent.futures
 import contextlib
 import hmac
-import inspect
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -24,7 +23,7 @@ from fastapi.responses import JSONResponse
 
 from .. import __version__
 from ..base import JinaCLIP
-from ..errors import InputError, TextTooLongError
+from ..errors import InputError
 from ..postprocess import finalize
 from ..wire import EmbeddingRequest, EmbeddingResponse, encode_base64_embedding
 from .batcher import BatcherClosed, DynamicBatcher, QueueFull
@@ -38,6 +37,7 @@ from .middleware import RequestContextMiddleware
 from .oom import ModelOutOfMemory
 from .openapi import embeddings_responses, install_openapi, read_responses
 from .schemas import Health, ModelCard, ModelList, PerModality
+from .texts import Prepared, TextPath
 
 __all__ = ["create_app"]
 
@@ -66,39 +66,19 @@ class ServerState:
         self.model_pool = concurrent.futures.ThreadPoolExecutor(1, "jina-clip-model")
         self.image_pool = concurrent.futures.ThreadPoolExecutor(
             settings.image_workers, "jina-clip-decode")
-        self._text_kwargs = self._supported_kwargs(
-            encoder.encode_text, normalize=False, max_length=settings.max_text_tokens,
-            truncate=True)
-        self._count_tokens: Callable[[list[str]], list[int]] | None = getattr(
-            encoder, "count_tokens", None)
+        self.texts = TextPath(encoder, settings.max_text_tokens)
         size = settings.max_batch_size
         common: dict[str, Any] = dict(
             executor=self.model_pool, max_batch_size=size, max_wait_ms=settings.max_wait_ms,
             max_queue=settings.max_queue, merge=settings.batching)
-        self.text_batcher: DynamicBatcher[str] = DynamicBatcher(
-            self._encode_texts, name="text", **common)
+        self.text_batcher: DynamicBatcher[Any] = DynamicBatcher(
+            self.texts.embed, name="text", max_batch_tokens=settings.max_batch_tokens,
+            **common)
         self.image_batcher: DynamicBatcher[Any] = DynamicBatcher(
             self._encode_images, name="image", **common)
 
-    @staticmethod
-    def _supported_kwargs(fn: Callable[..., Any], **wanted: Any) -> dict[str, Any]:
-        """The subset of ``wanted`` that ``fn`` accepts (``truncate`` is LocalJinaCLIP's)."""
-        params = inspect.signature(fn).parameters
-        if any(p.kind is p.VAR_KEYWORD for p in params.values()):
-            return wanted
-        return {k: v for k, v in wanted.items() if k in params}
-
-    def _encode_texts(self, texts: list[str]) -> np.ndarray:
-        return self.encoder.encode_text(texts, batch_size=len(texts), **self._text_kwargs)
-
     def _encode_images(self, images: list[Any]) -> np.ndarray:
         return self.encoder.encode_image(images, normalize=False, batch_size=len(images))
-
-    def count_tokens(self, texts: list[str]) -> list[int]:
-        """Tokens per text: the encoder's tokenizer, else ~1 token per word plus CLS/SEP."""
-        if self._count_tokens is not None:
-            return list(self._count_tokens(texts))
-        return [len(t.split()) + 2 for t in texts]
 
     async def aclose(self) -> None:
         await self.text_batcher.aclose()
@@ -188,31 +168,25 @@ class EmbeddingService:
         except ValueError as exc:
             raise HTTPError(422, str(exc)) from None
 
-    async def _check_texts(self, parsed: ParsedInput, truncate: bool) -> tuple[list[str], int]:
-        """Texts and their usage tokens; over-long ones fail unless ``truncate``."""
-        texts = [t for _, t in parsed.texts]
+    async def _check_texts(self, parsed: ParsedInput, truncate: bool) -> Prepared:
+        """Texts tokenized (once, on a worker thread); over-long ones fail unless
+        ``truncate``."""
         loop = asyncio.get_running_loop()
-        counts = await loop.run_in_executor(self.state.image_pool, self.state.count_tokens,
-                                            texts)
-        limit = self.settings.max_text_tokens
-        if not truncate:
-            for (index, _), n in zip(parsed.texts, counts, strict=True):
-                if n > limit:
-                    raise TextTooLongError(index=index, num_tokens=n, max_length=limit)
-        return texts, sum(min(n, limit) for n in counts)
+        return await loop.run_in_executor(self.state.image_pool, self.state.texts.prepare,
+                                          parsed.texts, truncate)
 
-    async def _decode_images(self, parsed: ParsedInput) -> tuple[list[Any], int]:
+    async def _decode_images(self, parsed: ParsedInput) -> Prepared:
         """Decoded images (fetched and decoded on the image pool) and their usage tokens."""
         loop = asyncio.get_running_loop()
         decoded = await _gather_or_cancel(*(
             loop.run_in_executor(self.state.image_pool, self.state.loader.load, src)
             for src in parsed.images))
-        return decoded, sum(image_tokens(im) for im in decoded)
+        return Prepared(decoded, sum(image_tokens(im) for im in decoded))
 
-    async def _submit(self, batcher: DynamicBatcher[Any], items: list[Any],
+    async def _submit(self, batcher: DynamicBatcher[Any], ready: Prepared,
                       indices: list[int]) -> np.ndarray:
         try:
-            return await batcher.submit(items)
+            return await batcher.submit(ready.items, ready.costs)
         except QueueFull as exc:
             raise HTTPError(503, f"server is busy: {exc}; retry later", code="queue_full",
                             headers={"Retry-After": str(self.settings.retry_after_s)}) from None
@@ -243,7 +217,7 @@ class EmbeddingService:
                                      f"queues at once ({batcher.max_queue}); split the request",
                                 code="too_many_inputs")
         # 1. validate and decode everything, so that bad input never reaches a batch
-        checks: list[Awaitable[tuple[list[Any], int]]] = []
+        checks: list[Awaitable[Prepared]] = []
         if parsed.texts:
             checks.append(self._check_texts(parsed, req.truncate))
         if parsed.images:
@@ -256,12 +230,12 @@ class EmbeddingService:
         if parsed.images:
             groups.append((self.state.image_batcher, [s.index for s in parsed.images]))
         results = await _gather_or_cancel(*(
-            self._submit(batcher, items, indices)
-            for (batcher, indices), (items, _) in zip(groups, ready, strict=True)))
+            self._submit(batcher, prepared, indices)
+            for (batcher, indices), prepared in zip(groups, ready, strict=True)))
         vectors = np.empty((parsed.count, self.state.dimension), dtype=np.float32)
         for (_, indices), rows in zip(groups, results, strict=True):
             vectors[indices] = rows
-        tokens = sum(n for _, n in ready)
+        tokens = sum(p.tokens for p in ready)
         # Post-processing and JSON rendering take ~1 s for 2048 float vectors: off the loop.
         return await asyncio.to_thread(self._respond, vectors, req, kinds, tokens)
 
