@@ -43,6 +43,9 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
                    help="items per model call (1: no batching)")
     p.add_argument("--max-batch-tokens", type=int, default=d.max_batch_tokens,
                    help="padded text tokens per model call (default: %(default)s)")
+    p.add_argument("--long-text-tokens", type=int, default=d.long_text_tokens,
+                   help="longer texts run on a model thread of their own "
+                   "(default: %(default)s)")
     p.add_argument("--max-wait-ms", type=float, default=d.max_wait_ms)
     p.add_argument("--max-queue", type=int, default=d.max_queue,
                    help="queued items per modality before 503")
@@ -155,7 +158,8 @@ def serve_settings(args: argparse.Namespace) -> ServerSettings:
         model=args.model, served_model_name=args.served_model_name, device=args.device,
         dtype=args.dtype, host=args.host, port=args.port, api_key=_api_key(args.api_key),
         batching=not args.no_batching, max_batch_size=args.max_batch_size,
-        max_batch_tokens=args.max_batch_tokens, header_timeout_s=args.header_timeout,
+        max_batch_tokens=args.max_batch_tokens, long_text_tokens=args.long_text_tokens,
+        header_timeout_s=args.header_timeout,
         body_timeout_s=args.body_timeout,
         max_wait_ms=args.max_wait_ms, max_queue=args.max_queue,
         retry_after_s=args.retry_after, max_inputs=args.max_inputs,

@@ -10,6 +10,7 @@ and model calls never interleave.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import functools
 import os
@@ -228,19 +229,24 @@ class LocalJinaCLIP(JinaCLIP):
     def encode_tokens(self, ids: list[list[int]], *, normalize: bool | None = None,
                       batch_size: int | None = None) -> np.ndarray:
         """Embed texts already tokenized by :meth:`tokenize` (the server tokenizes off the
-        model thread, once, and queues the ids)."""
+        model thread, once, and queues the ids). Unlike the other methods this one does not
+        wait for the encoder's other model calls: the server runs long texts on a thread of
+        their own so that they never delay short texts and images (inference only reads the
+        weights)."""
         if not ids:
             return self.empty()
         size = self.batch_size if batch_size is None else _check_batch_size(batch_size)
-        return self._finish(self._run_text(ids, size, False), normalize)
+        return self._finish(self._run_text(ids, size, False, exclusive=False), normalize)
 
-    def _run_text(self, ids: list[list[int]], batch_size: int, progress: bool) -> np.ndarray:
+    def _run_text(self, ids: list[list[int]], batch_size: int, progress: bool, *,
+                  exclusive: bool = True) -> np.ndarray:
         out = np.empty((len(ids), self.model.text_dim), dtype=np.float32)
         batches = plan_batches(
             [len(row) for row in ids], batch_size=batch_size, token_budget=self.token_budget
         )
         pad = self.tokenizer.pad_id
-        with self._lock, torch.inference_mode():
+        lock = self._lock if exclusive else contextlib.nullcontext()
+        with lock, torch.inference_mode():
             for batch in progress_iter(batches, enabled=progress, desc="texts", unit="batch"):
                 width = max(len(ids[i]) for i in batch)
                 tokens = torch.full((len(batch), width), pad, dtype=torch.long)

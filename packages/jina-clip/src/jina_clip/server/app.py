@@ -62,8 +62,10 @@ class ServerState:
         self.url_guard = AddressGuard(resolver=resolver,
                                       allow_private=settings.allow_private_urls)
         self.loader = ImageLoader(settings, self.url_guard)
-        # One model thread: model calls never interleave; the image pool decodes and fetches.
+        # One model thread for short texts and images, one for long texts (so that a text of
+        # thousands of tokens never delays them); the image pool decodes, fetches, tokenizes.
         self.model_pool = concurrent.futures.ThreadPoolExecutor(1, "jina-clip-model")
+        self.long_text_pool = concurrent.futures.ThreadPoolExecutor(1, "jina-clip-long-text")
         self.image_pool = concurrent.futures.ThreadPoolExecutor(
             settings.image_workers, "jina-clip-decode")
         self.texts = TextPath(encoder, settings.max_text_tokens)
@@ -74,16 +76,36 @@ class ServerState:
         self.text_batcher: DynamicBatcher[Any] = DynamicBatcher(
             self.texts.embed, name="text", max_batch_tokens=settings.max_batch_tokens,
             **common)
+        self.long_text_batcher: DynamicBatcher[Any] = DynamicBatcher(
+            self.texts.embed, name="long text", max_batch_tokens=settings.max_batch_tokens,
+            **{**common, "executor": self.long_text_pool})
         self.image_batcher: DynamicBatcher[Any] = DynamicBatcher(
             self._encode_images, name="image", **common)
 
     def _encode_images(self, images: list[Any]) -> np.ndarray:
         return self.encoder.encode_image(images, normalize=False, batch_size=len(images))
 
+    @property
+    def batchers(self) -> tuple[DynamicBatcher[Any], ...]:
+        return (self.text_batcher, self.long_text_batcher, self.image_batcher)
+
+    def text_lanes(self, prepared: Prepared) -> list[tuple[DynamicBatcher[Any], list[int]]]:
+        """Which texts (positions in ``prepared``) go to which batcher: texts over
+        ``long_text_tokens`` to the long-text lane, the rest to the text batcher."""
+        if not self.texts.tokens:  # no token counts to go by: one lane
+            return [(self.text_batcher, list(range(len(prepared.items))))]
+        costs = prepared.costs or []
+        limit = self.settings.long_text_tokens
+        short = [i for i, n in enumerate(costs) if n <= limit]
+        long = [i for i, n in enumerate(costs) if n > limit]
+        return [(b, part) for b, part in ((self.text_batcher, short),
+                                          (self.long_text_batcher, long)) if part]
+
     async def aclose(self) -> None:
-        await self.text_batcher.aclose()
-        await self.image_batcher.aclose()
+        for batcher in self.batchers:
+            await batcher.aclose()
         self.model_pool.shutdown(wait=False, cancel_futures=True)
+        self.long_text_pool.shutdown(wait=False, cancel_futures=True)
         self.image_pool.shutdown(wait=False, cancel_futures=True)
         self.loader.close()
 
@@ -223,17 +245,20 @@ class EmbeddingService:
         if parsed.images:
             checks.append(self._decode_images(parsed))
         ready = await _gather_or_cancel(*checks)
-        # 2. queue texts and images on their batchers
-        groups: list[tuple[DynamicBatcher[Any], list[int]]] = []
+        # 2. queue texts (short and long apart) and images on their batchers
+        groups: list[tuple[DynamicBatcher[Any], list[int], Prepared]] = []
         if parsed.texts:
-            groups.append((self.state.text_batcher, [i for i, _ in parsed.texts]))
+            texts, indices = ready[0], [i for i, _ in parsed.texts]
+            for batcher, part in self.state.text_lanes(texts):
+                groups.append((batcher, [indices[p] for p in part], texts.subset(part)))
         if parsed.images:
-            groups.append((self.state.image_batcher, [s.index for s in parsed.images]))
+            groups.append((self.state.image_batcher, [s.index for s in parsed.images],
+                           ready[-1]))
         results = await _gather_or_cancel(*(
             self._submit(batcher, prepared, indices)
-            for (batcher, indices), prepared in zip(groups, ready, strict=True)))
+            for batcher, indices, prepared in groups))
         vectors = np.empty((parsed.count, self.state.dimension), dtype=np.float32)
-        for (_, indices), rows in zip(groups, results, strict=True):
+        for (_, indices, _), rows in zip(groups, results, strict=True):
             vectors[indices] = rows
         tokens = sum(p.tokens for p in ready)
         # Post-processing and JSON rendering take ~1 s for 2048 float vectors: off the loop.
@@ -312,7 +337,8 @@ def create_app(encoder: JinaCLIP, settings: ServerSettings | None = None, *,
     async def health() -> Health:
         """Answers while the server runs; needs no API key (for load-balancer probes)."""
         def per(count: Callable[[DynamicBatcher[Any]], int]) -> PerModality:
-            return PerModality(text=count(state.text_batcher), image=count(state.image_batcher))
+            return PerModality(text=count(state.text_batcher) + count(state.long_text_batcher),
+                               image=count(state.image_batcher))
 
         return Health(model=settings.served_model_name,
                       queue_depth=per(lambda b: b.queue_depth),

@@ -68,6 +68,10 @@ class ServerSettings(BaseModel):
     ``--max-batch-tokens``; one text over it runs alone. With ``max_batch_size`` it bounds a
     batch's work, and requests take turns batch by batch, so a small request never waits
     for more than one batch of a big one."""
+    long_text_tokens: int = Field(default=1024, ge=2)
+    """Tokens above which a text is embedded in the long-text lane, on a model thread of its
+    own, so that long texts (up to ``max_text_tokens``, seconds each on a CPU) never delay
+    short texts and images."""
     retry_after_s: int = Field(default=1, ge=0)
     """Seconds sent in the ``Retry-After`` header of every 503 (queue full, shutting down,
     out of memory)."""

@@ -48,6 +48,13 @@ class Prepared:
     def of_texts(cls, items: list[Any], costs: list[int]) -> Prepared:
         return cls(items, sum(costs), costs)
 
+    def subset(self, positions: list[int]) -> Prepared:
+        """The items at ``positions`` (usage tokens are counted on the whole request)."""
+        if len(positions) == len(self.items):
+            return self
+        costs = None if self.costs is None else [self.costs[i] for i in positions]
+        return Prepared([self.items[i] for i in positions], 0, costs)
+
 
 class TextPath:
     """How the server prepares (:meth:`prepare`, on a worker thread) and embeds
