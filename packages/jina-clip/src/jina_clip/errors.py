@@ -13,7 +13,8 @@ request id so that a failure can be reported upstream.
     │       ├── ImageNotFoundError
     │       ├── ImageDecodeError
     │       ├── ImageTooLargeError
-    │       └── ImageFetchError               an http(s) image could not be downloaded
+    │       ├── ImageFetchError               an http(s) image could not be downloaded
+    │       └── ImageDownloadTooLargeError    a download went over the byte cap (both of the above)
     ├── ModelLoadError                        checkpoint/config/tokenizer problems
     │   └── CheckpointMismatchError           strict key/shape check failed
     ├── UnsafeURLError (also ValueError)      server-side address guard refused a URL
@@ -45,6 +46,7 @@ __all__ = [
     "CheckpointMismatchError",
     "ConflictError",
     "ImageDecodeError",
+    "ImageDownloadTooLargeError",
     "ImageFetchError",
     "ImageInputError",
     "ImageNotFoundError",
@@ -162,6 +164,10 @@ class ImageTooLargeError(ImageInputError):
 
 class ImageFetchError(ImageInputError):
     """An http(s) image URL could not be downloaded (status, timeout, size cap)."""
+
+
+class ImageDownloadTooLargeError(ImageFetchError, ImageTooLargeError):
+    """A download went over ``max_bytes``; catchable as a fetch error or as a size error."""
 
 
 # --- model ------------------------------------------------------------------------------------

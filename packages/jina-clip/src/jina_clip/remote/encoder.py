@@ -37,7 +37,6 @@ from ..progress import ProgressCounter, progress_counter
 from ..settings import DEFAULT_BASE_URL, api_key_from_env
 from .batching import plan_batches
 from .error_map import rejected_input
-from .inputs import image_to_api_string
 from .models import model_spec
 from .protocol import Envelope, image_item, parse_embeddings, text_item
 from .retry import RetryPolicy
@@ -312,6 +311,8 @@ class RemoteJinaCLIP(JinaCLIP):
 
     def _plan_images(self, images: Sequence[ImageInput], **kwargs: Any) -> _Call:
         checked = check_images(images)
+        from ..images.sources import image_to_api_string  # PIL: only when images are sent
+
         items = [image_item(image_to_api_string(img, index=i)) for i, img in enumerate(checked)]
         limit = self._max_request_bytes
 

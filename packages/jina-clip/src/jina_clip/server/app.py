@@ -24,6 +24,7 @@ from fastapi.responses import JSONResponse
 from .. import __version__
 from ..base import JinaCLIP
 from ..errors import InputError
+from ..image_tokens import tile_tokens
 from ..postprocess import finalize
 from ..wire import EmbeddingRequest, EmbeddingResponse, encode_base64_embedding
 from .batcher import BatcherClosed, DynamicBatcher, QueueFull
@@ -32,7 +33,7 @@ from .config import ServerSettings
 from .decode import ImageLoader
 from .errors import HTTPError, install_error_handlers
 from .guard import AddressGuard, Resolver, system_resolver
-from .inputs import ParsedInput, image_tokens, parse_input
+from .inputs import ParsedInput, parse_input
 from .middleware import RequestContextMiddleware
 from .oom import ModelOutOfMemory
 from .openapi import embeddings_responses, install_openapi, read_responses
@@ -203,7 +204,7 @@ class EmbeddingService:
         decoded = await _gather_or_cancel(*(
             loop.run_in_executor(self.state.image_pool, self.state.loader.load, src)
             for src in parsed.images))
-        return Prepared(decoded, sum(image_tokens(im) for im in decoded))
+        return Prepared(decoded, sum(tile_tokens(*im.size) for im in decoded))
 
     async def _submit(self, batcher: DynamicBatcher[Any], ready: Prepared,
                       indices: list[int]) -> np.ndarray:

@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 from ..errors import UnsafeURLError
 
 __all__ = ["MAX_URL_LENGTH", "AddressGuard", "Resolver", "check_address", "check_url",
-           "make_url_guard", "parse_ip_host", "split_url", "system_resolver"]
+           "parse_ip_host", "split_url", "system_resolver"]
 
 #: ``resolver(host, port) -> [address, ...]``; injectable so tests never touch DNS.
 Resolver = Callable[[str, int], list[str]]
@@ -210,9 +210,3 @@ def check_url(url: str, *, resolver: Resolver = system_resolver,
               allow_private: bool = False) -> None:
     """Raise :class:`UnsafeURLError` if the server must not fetch ``url``."""
     AddressGuard(resolver=resolver, allow_private=allow_private).check_url(url)
-
-
-def make_url_guard(*, allow_private: bool = False,
-                   resolver: Resolver = system_resolver) -> AddressGuard:
-    """A ``url_guard(url)`` callable for the image fetchers (an :class:`AddressGuard`)."""
-    return AddressGuard(resolver=resolver, allow_private=allow_private)
