@@ -21,7 +21,7 @@ from .conftest import DIM, FakeEncoder, png_b64
 
 MODEL = "jina-clip-v1"
 ERROR_REF = "#/components/schemas/ErrorResponse"
-EMBEDDINGS_ERRORS = {"400", "413", "422", "500", "503"}
+EMBEDDINGS_ERRORS = {"400", "408", "413", "422", "500", "503"}
 REQUEST_MODELS = (wire.EmbeddingRequest, wire.TextItem, wire.ImageItem, wire.LegacyUrlItem,
                   wire.LegacyBytesItem)
 RESPONSE_MODELS = (wire.EmbeddingResponse, wire.EmbeddingData, wire.Usage, wire.ErrorBody)

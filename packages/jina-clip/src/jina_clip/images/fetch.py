@@ -41,11 +41,27 @@ _TEXT_TYPES = ("text/", "application/json", "application/xml", "application/xhtm
 
 
 def _check_scheme(url: str, *, index: int) -> None:
+    """Only http(s) is fetched. The refusal is an :class:`ImageFetchError` whose cause is an
+    :class:`UnsafeURLError` (the server answers ``unsafe_url``), as for the address guard."""
     scheme = urllib.parse.urlsplit(url).scheme.lower()
     if scheme not in ("http", "https"):
-        raise ImageFetchError(
-            f"refusing to fetch {url!r}: scheme must be http or https", index=index
-        )
+        shown = url if len(url) <= 80 else url[:80] + "..."
+        refusal = UnsafeURLError(f"only http and https URLs are fetched, not {scheme}:")
+        raise _guard_refused(shown, refusal, index=index)
+
+
+class _NonHttpRedirect(Exception):
+    """Raised by :func:`_refuse_non_http_redirect` (an httpx response hook) with the target."""
+
+
+def _refuse_non_http_redirect(response: httpx.Response) -> None:
+    """Stop at a redirect to a non-http(s) URL before httpx builds the next request from it
+    (it does even with redirects off, and fails on some, e.g. ``data:``, with its own text)."""
+    location = response.headers.get("location")
+    if response.status_code in _REDIRECT_CODES and location:
+        target = urllib.parse.urljoin(str(response.url), location)
+        if urllib.parse.urlsplit(target).scheme.lower() not in ("http", "https"):
+            raise _NonHttpRedirect(target)
 
 
 def _redirect_target(response: httpx.Response, *, url: str, index: int) -> str | None:
@@ -129,7 +145,8 @@ class UrlFetcher:
         self.url_guard = url_guard
         self._owns_client = client is None
         self._client = client or httpx.Client(
-            transport=transport, headers=_HEADERS, follow_redirects=False, trust_env=trust_env
+            transport=transport, headers=_HEADERS, follow_redirects=False, trust_env=trust_env,
+            event_hooks={"response": [_refuse_non_http_redirect]},
         )
 
     def fetch(self, url: str, *, index: int) -> bytes:
@@ -166,6 +183,8 @@ class UrlFetcher:
                     return _check_content(b"".join(chunks), response, url=current, index=index)
             except UnsafeURLError as err:  # a guarded transport refused the connection
                 raise _guard_refused(current, err, index=index) from err
+            except _NonHttpRedirect as redirect:
+                _check_scheme(str(redirect), index=index)
             except httpx.TimeoutException as err:
                 raise _timeout_error(url, limits.fetch_timeout, index=index) from err
             except (httpx.HTTPError, httpx.InvalidURL) as err:

@@ -308,7 +308,8 @@ def create_app(encoder: JinaCLIP, settings: ServerSettings | None = None, *,
     # Auth is checked in the middleware, before the body is read and parsed: an unauthenticated
     # client gets 401 whatever it sends, and costs no JSON parsing on the event loop.
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes,
-                       authorize=_bearer_check(settings), open_paths=OPEN_PATHS)
+                       authorize=_bearer_check(settings), open_paths=OPEN_PATHS,
+                       body_timeout_s=settings.body_timeout_s)
     install_openapi(app, auth=settings.api_key is not None, open_paths=OPEN_PATHS)
 
     # The embeddings route returns its JSONResponse as built: response_model documents the

@@ -99,18 +99,21 @@ def _embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
     return None
 
 
+def _is_public(ip: IPAddress) -> bool:
+    return not (ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_multicast
+                or ip.is_reserved or ip.is_unspecified or not ip.is_global)
+
+
 def check_address(ip: IPAddress) -> None:
-    """Raise :class:`UnsafeURLError` unless ``ip`` is a public, routable unicast address."""
-    if isinstance(ip, ipaddress.IPv6Address):
-        embedded = _embedded_ipv4(ip)
-        if embedded is not None:
-            check_address(embedded)
-    bad = (
-        ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_multicast
-        or ip.is_reserved or ip.is_unspecified or not ip.is_global
-    )
-    if bad:
+    """Raise :class:`UnsafeURLError` unless ``ip`` is a public, routable unicast address. The
+    message names the address as given (``::1``, not the ``0.0.0.1`` it embeds), and the
+    refused IPv4 address an IPv6 one carries."""
+    if not _is_public(ip):
         raise UnsafeURLError(f"refusing to fetch a non-public address ({ip})")
+    embedded = _embedded_ipv4(ip) if isinstance(ip, ipaddress.IPv6Address) else None
+    if embedded is not None and not _is_public(embedded):
+        raise UnsafeURLError(f"refusing to fetch a non-public address ({ip}, which carries "
+                             f"the IPv4 address {embedded})")
 
 
 def _is_localhost_name(host: str) -> bool:

@@ -2,13 +2,16 @@
 
 Auth is checked first, before any of the body is read. The body is counted while it streams
 in, so an oversized upload is refused after at most ``max_body_bytes`` have been read, whatever
-its Content-Length claims.
+its Content-Length claims, and it must arrive within ``body_timeout_s`` (408 and the connection
+closed otherwise: a client trickling its body cannot hold a connection).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
+import time
 import uuid
 from collections.abc import Callable, Collection
 from typing import Any
@@ -27,6 +30,10 @@ class _BodyTooLarge(Exception):
     pass
 
 
+class _BodyTooSlow(Exception):
+    pass
+
+
 class RequestContextMiddleware:
     """Assign ``x-request-id`` (the client's, if sane), check auth, cap the body, render
     crashes as 500. ``authorize(authorization_header) -> bool`` (None: no auth) guards every
@@ -34,9 +41,10 @@ class RequestContextMiddleware:
 
     def __init__(self, app: ASGIApp, *, max_body_bytes: int,
                  authorize: Callable[[str], bool] | None = None,
-                 open_paths: Collection[str] = ()) -> None:
+                 open_paths: Collection[str] = (), body_timeout_s: float = 30.0) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.body_timeout_s = body_timeout_s
         self.authorize = authorize
         self.open_paths = frozenset(open_paths)
 
@@ -64,9 +72,13 @@ class RequestContextMiddleware:
             await reply(413, f"request body is larger than {limit} bytes")
             return
         try:
-            body = await self._read_body(receive, limit)
+            body = await self._read_body(receive, limit, self.body_timeout_s)
         except _BodyTooLarge:
             await reply(413, f"request body is larger than {limit} bytes")
+            return
+        except _BodyTooSlow:
+            await reply(408, f"request body did not arrive within {self.body_timeout_s:g} s",
+                        headers={"Connection": "close"})
             return
 
         replayed = False
@@ -101,11 +113,15 @@ class RequestContextMiddleware:
                 await reply(500, "internal server error")
 
     @staticmethod
-    async def _read_body(receive: Receive, limit: int) -> bytes:
+    async def _read_body(receive: Receive, limit: int, timeout: float) -> bytes:
         chunks: list[bytes] = []
         size = 0
+        deadline = time.monotonic() + timeout
         while True:
-            message = await receive()
+            try:
+                message = await asyncio.wait_for(receive(), deadline - time.monotonic())
+            except asyncio.TimeoutError:
+                raise _BodyTooSlow from None
             if message["type"] != "http.request":
                 break
             chunk = message.get("body", b"")

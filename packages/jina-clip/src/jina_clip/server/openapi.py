@@ -64,6 +64,9 @@ def embeddings_responses(settings: ServerSettings) -> Responses:
                     f"`too_many_inputs`: more than {settings.max_inputs} inputs "
                     f"(`max_inputs`), or more texts or images than the queue holds "
                     f"({settings.max_queue}, `max_queue`): split the request."),
+        408: _error(f"`request_timeout`: the body did not arrive within "
+                    f"{settings.body_timeout_s:g} s (`body_timeout_s`); the connection is "
+                    "closed."),
         413: _error(f"`payload_too_large`: the body is over {settings.max_body_bytes} bytes "
                     "(`max_body_bytes`), declared or counted while reading."),
         422: _error("`validation_error`: malformed JSON, a wrong field type or value, an "
