@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from .. import __version__
 from ..base import JinaCLIP
@@ -34,9 +34,10 @@ from .decode import ImageLoader
 from .errors import HTTPError, install_error_handlers
 from .guard import AddressGuard, Resolver, system_resolver
 from .inputs import ParsedInput, parse_input
+from .metrics import CONTENT_TYPE, ServerMetrics
 from .middleware import RequestContextMiddleware
 from .oom import ModelOutOfMemory
-from .openapi import embeddings_responses, install_openapi, read_responses
+from .openapi import embeddings_responses, install_openapi, metrics_responses, read_responses
 from .schemas import Health, ModelCard, ModelList, PerModality
 from .texts import Prepared, TextPath
 
@@ -49,6 +50,7 @@ ACCEPTED_TASKS = (None, "retrieval.query", "retrieval.passage")
 EMBEDDING_TYPES = ("float", "base64", "binary", "ubinary")
 #: Routes that need no API key (load-balancer probes).
 OPEN_PATHS = frozenset({"/health"})
+ROUTES = ("/v1/embeddings", "/v1/models", "/health", "/metrics")
 
 
 class ServerState:
@@ -70,10 +72,12 @@ class ServerState:
         self.image_pool = concurrent.futures.ThreadPoolExecutor(
             settings.image_workers, "jina-clip-decode")
         self.texts = TextPath(encoder, settings.max_text_tokens)
+        self.metrics = ServerMetrics(ROUTES)
         size = settings.max_batch_size
         common: dict[str, Any] = dict(
             executor=self.model_pool, max_batch_size=size, max_wait_ms=settings.max_wait_ms,
-            max_queue=settings.max_queue, merge=settings.batching)
+            max_queue=settings.max_queue, merge=settings.batching,
+            on_batch=self.metrics.observe_batch)
         self.text_batcher: DynamicBatcher[Any] = DynamicBatcher(
             self.texts.embed, name="text", max_batch_tokens=settings.max_batch_tokens,
             **common)
@@ -82,6 +86,8 @@ class ServerState:
             **{**common, "executor": self.long_text_pool})
         self.image_batcher: DynamicBatcher[Any] = DynamicBatcher(
             self._encode_images, name="image", **common)
+        for batcher in self.batchers:
+            self.metrics.watch_queue(batcher.name, lambda b=batcher: b.queue_depth)
 
     def _encode_images(self, images: list[Any]) -> np.ndarray:
         return self.encoder.encode_image(images, normalize=False, batch_size=len(images))
@@ -261,6 +267,8 @@ class EmbeddingService:
         vectors = np.empty((parsed.count, self.state.dimension), dtype=np.float32)
         for (_, indices, _), rows in zip(groups, results, strict=True):
             vectors[indices] = rows
+        self.state.metrics.inputs.labels("text").inc(len(parsed.texts))
+        self.state.metrics.inputs.labels("image").inc(len(parsed.images))
         tokens = sum(p.tokens for p in ready)
         # Post-processing and JSON rendering take ~1 s for 2048 float vectors: off the loop.
         return await asyncio.to_thread(self._respond, vectors, req, kinds, tokens)
@@ -309,7 +317,7 @@ def create_app(encoder: JinaCLIP, settings: ServerSettings | None = None, *,
     # client gets 401 whatever it sends, and costs no JSON parsing on the event loop.
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes,
                        authorize=_bearer_check(settings), open_paths=OPEN_PATHS,
-                       body_timeout_s=settings.body_timeout_s)
+                       body_timeout_s=settings.body_timeout_s, metrics=state.metrics)
     install_openapi(app, auth=settings.api_key is not None, open_paths=OPEN_PATHS)
 
     # The embeddings route returns its JSONResponse as built: response_model documents the
@@ -332,6 +340,14 @@ def create_app(encoder: JinaCLIP, settings: ServerSettings | None = None, *,
         """The one model this server serves, in OpenAI's model-list format."""
         return ModelList(data=[ModelCard(id=settings.served_model_name, root=settings.model,
                                          dimension=state.dimension)])
+
+    @app.get("/metrics", response_class=Response, responses=metrics_responses(),
+             summary="Prometheus metrics")
+    async def metrics() -> Response:
+        """Requests by route and status, errors by code, inputs embedded by modality, queue
+        depth, and per batcher the items and tokens per model call, the time in the queue
+        and in the model (Prometheus text format; behind the API key when one is set)."""
+        return Response(state.metrics.render(), media_type=CONTENT_TYPE)
 
     @app.get("/health", response_model=Health,
              responses=read_responses("The server is up; its queues and counters."),

@@ -38,7 +38,7 @@ import numpy as np
 
 from .oom import ModelOutOfMemory, free_accelerator_cache, is_out_of_memory
 
-__all__ = ["BatcherClosed", "DynamicBatcher", "QueueFull"]
+__all__ = ["BatchReport", "BatcherClosed", "DynamicBatcher", "QueueFull"]
 
 T = TypeVar("T")
 log = logging.getLogger("jina_clip.server")
@@ -75,6 +75,18 @@ class _Slice:
     stop: int
 
 
+@dataclass(frozen=True)
+class BatchReport:
+    """One model call, for metrics: its size, its padded tokens (items x the longest cost),
+    how long each request slice in it had waited, and how long the model took."""
+
+    batcher: str
+    items: int
+    tokens: int
+    queue_seconds: list[float]
+    model_seconds: float
+
+
 @dataclass
 class BatcherStats:
     """Counters for /health, tests and the benchmark."""
@@ -102,6 +114,7 @@ class DynamicBatcher(Generic[T]):
         max_batch_tokens: int | None = None,
         merge: bool = True,
         name: str = "batcher",
+        on_batch: Callable[[BatchReport], None] | None = None,
     ) -> None:
         self._fn = fn
         self._executor = executor
@@ -111,6 +124,7 @@ class DynamicBatcher(Generic[T]):
         self.max_batch_tokens = max_batch_tokens
         self.merge = merge
         self.name = name
+        self.on_batch = on_batch
         self.stats = BatcherStats()
         self._jobs: collections.deque[_Job[T]] = collections.deque()
         self._pending = 0  # items queued, not yet in a batch
@@ -248,8 +262,9 @@ class DynamicBatcher(Generic[T]):
                 break
         return batch
 
-    async def _call(self, items: list[T]) -> np.ndarray:
+    async def _call(self, items: list[T], batch: list[_Slice]) -> np.ndarray:
         loop = asyncio.get_running_loop()
+        started = loop.time()
         try:
             out = await loop.run_in_executor(self._executor, self._fn, items)
         except Exception as exc:
@@ -257,6 +272,12 @@ class DynamicBatcher(Generic[T]):
             raise
         self.stats.calls += 1
         self.stats.items += len(items)
+        if self.on_batch is not None:
+            costs = [1 if s.job.costs is None else s.job.costs[i] for s in batch
+                     for i in range(s.start, s.stop)]
+            self.on_batch(BatchReport(
+                self.name, len(items), len(items) * max(costs, default=0),
+                [started - s.job.arrived for s in batch], loop.time() - started))
         out = np.asarray(out)
         if out.ndim != 2 or out.shape[0] != len(items):
             raise RuntimeError(f"encoder returned shape {out.shape} for {len(items)} inputs")
@@ -270,7 +291,7 @@ class DynamicBatcher(Generic[T]):
             return
         items = [item for s in batch for item in s.job.items[s.start:s.stop]]
         try:
-            rows = await self._call(items)
+            rows = await self._call(items, batch)
         except Exception as exc:
             if is_out_of_memory(exc):
                 await self._split_after_oom(batch, exc)

@@ -49,6 +49,13 @@ def read_responses(success: str) -> Responses:
     return {200: {"description": success}, **_internal_error()}
 
 
+def metrics_responses() -> Responses:
+    """The responses of ``GET /metrics``: Prometheus text, not JSON."""
+    return {200: {"description": "The metrics in the Prometheus text exposition format.",
+                  "content": {"text/plain": {"schema": {"type": "string"}}}},
+            **_internal_error()}
+
+
 def embeddings_responses(settings: ServerSettings) -> Responses:
     """The responses of ``POST /v1/embeddings`` beyond its body type (401 comes with the
     auth)."""
