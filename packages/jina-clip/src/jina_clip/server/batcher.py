@@ -8,9 +8,10 @@ request in order. A request larger than a batch is spread over several batches.
 Fairness: a batch holds at most ``max_batch_size`` items and, when the items have costs (text
 tokens), at most ``max_batch_tokens`` padded tokens (items x the longest), as TEI's
 ``max_batch_tokens`` (a single item over the budget runs alone). A request that does not fit
-in the batch being cut goes to the back of the line with its remaining items, so requests take
-turns batch by batch: a small request waits for at most one batch of a big one, whatever the
-big one's size.
+in the batch being cut goes to the back of the line with its remaining items, and a new request
+joins the line ahead of such a partly served one, so requests take turns batch by batch: a
+small request waits for at most the batch running when it arrives, whatever the big one's
+size.
 
 The queue is bounded in items: a submit that would overflow it raises :class:`QueueFull` at
 once (the app answers 503 + Retry-After) instead of letting latency grow without bound. A
@@ -155,7 +156,7 @@ class DynamicBatcher(Generic[T]):
         self._ensure_worker()
         loop = asyncio.get_running_loop()
         job: _Job[T] = _Job(items, loop.create_future(), loop.time(), costs)
-        self._jobs.append(job)
+        self._jobs.insert(self._place(), job)
         self._pending += len(items)
         assert self._wakeup is not None
         self._wakeup.set()
@@ -166,6 +167,18 @@ class DynamicBatcher(Generic[T]):
             if not job.future.done() or job.future.cancelled():  # the caller went away
                 job.failed = True
                 self._release(job)
+
+    def _place(self) -> int:
+        """Where a new request joins the line: ahead of the first request that has had a turn
+        already (a big one, partly served), unless a batch's worth of items is queued ahead of
+        that one, so a new request waits for at most the running batch, and a big request
+        still gets a turn every other batch."""
+        ahead = 0
+        for position, job in enumerate(self._jobs):
+            if job.taken and ahead < self.max_batch_size:
+                return position
+            ahead += len(job.items) - job.taken
+        return len(self._jobs)
 
     async def aclose(self) -> None:
         """Stop the worker and fail every unanswered request, queued or in the running batch,

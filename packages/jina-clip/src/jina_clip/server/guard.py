@@ -108,12 +108,12 @@ def check_address(ip: IPAddress) -> None:
     """Raise :class:`UnsafeURLError` unless ``ip`` is a public, routable unicast address. The
     message names the address as given (``::1``, not the ``0.0.0.1`` it embeds), and the
     refused IPv4 address an IPv6 one carries."""
-    if not _is_public(ip):
-        raise UnsafeURLError(f"refusing to fetch a non-public address ({ip})")
-    embedded = _embedded_ipv4(ip) if isinstance(ip, ipaddress.IPv6Address) else None
-    if embedded is not None and not _is_public(embedded):
-        raise UnsafeURLError(f"refusing to fetch a non-public address ({ip}, which carries "
-                             f"the IPv4 address {embedded})")
+    embedded = None
+    if isinstance(ip, ipaddress.IPv6Address) and not (ip.is_loopback or ip.is_unspecified):
+        embedded = _embedded_ipv4(ip)
+    if not _is_public(ip) or (embedded is not None and not _is_public(embedded)):
+        carried = "" if embedded is None else f", which carries the IPv4 address {embedded}"
+        raise UnsafeURLError(f"refusing to fetch a non-public address ({ip}{carried})")
 
 
 def _is_localhost_name(host: str) -> bool:
