@@ -15,13 +15,18 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import tempfile
 import threading
 import time
+from pathlib import Path
 
 import httpx
 
-from jina_clip.serve_process import ServeProcess
+# ServeProcess is the repository's test tooling (tests/serve_process.py), not part of the
+# installed package: import it from this checkout.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.serve_process import ServeProcess
 
 
 def measure(url: str, server: ServeProcess, *, mb: float, truncate: bool) -> dict[str, float]:

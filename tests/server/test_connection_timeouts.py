@@ -8,8 +8,8 @@ import time
 
 import httpx
 
-from jina_clip.serve_process import ServeProcess
 from jina_clip.server import ServerSettings, ServerThread, create_app
+from tests.serve_process import ServeProcess
 
 from .conftest import FakeEncoder
 

@@ -10,8 +10,7 @@ tokenization on the model thread, where it would stall every other request. Any 
 
 from __future__ import annotations
 
-import inspect
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol, runtime_checkable
 
@@ -65,10 +64,6 @@ class TextPath:
         self.encoder = encoder
         self.max_tokens = max_tokens
         self.tokens = isinstance(encoder, TokenEncoder)
-        self._text_kwargs = _supported_kwargs(encoder.encode_text, normalize=False,
-                                              max_length=max_tokens, truncate=True)
-        self._count: Callable[[list[str]], list[int]] | None = getattr(
-            encoder, "count_tokens", None)
 
     def prepare(self, indexed: list[tuple[int, str]], truncate: bool) -> Prepared:
         """Tokenize (or count) the texts; a text over the limit without ``truncate`` raises
@@ -91,22 +86,14 @@ class TextPath:
         return Prepared.of_texts(texts, [min(n, self.max_tokens) for n in counts])
 
     def count_tokens(self, texts: list[str]) -> list[int]:
-        """Tokens per text: the encoder's count, else ~1 token per word plus CLS/SEP."""
-        if self._count is not None:
-            return list(self._count(texts))
-        return [len(t.split()) + 2 for t in texts]
+        """Tokens per text, as the encoder counts them."""
+        return list(self.encoder.count_tokens(texts))
 
     def embed(self, items: list[Any]) -> np.ndarray:
         """One batch of prepared items -> raw vectors (runs on the model thread)."""
         if self.tokens:
             return self.encoder.encode_tokens(  # type: ignore[attr-defined]
                 items, normalize=False, batch_size=len(items))
-        return self.encoder.encode_text(items, batch_size=len(items), **self._text_kwargs)
+        return self.encoder.encode_text(items, batch_size=len(items), normalize=False,
+                                        max_length=self.max_tokens, truncate=True)
 
-
-def _supported_kwargs(fn: Callable[..., Any], **wanted: Any) -> dict[str, Any]:
-    """The subset of ``wanted`` that ``fn`` accepts (``truncate`` is LocalJinaCLIP's)."""
-    params = inspect.signature(fn).parameters
-    if any(p.kind is p.VAR_KEYWORD for p in params.values()):
-        return wanted
-    return {k: v for k, v in wanted.items() if k in params}
