@@ -203,7 +203,7 @@ class LocalJinaCLIP(JinaCLIP):
         wait for the encoder's other model calls: the server runs long texts on a thread of
         their own so that they never delay short texts and images (inference only reads the
         weights)."""
-        call = self._call(normalize=normalize, batch_size=batch_size)
+        call = self._resolve(CallOptions(normalize=normalize, batch_size=batch_size))
         if not ids:
             return self.empty(call.dimensions)
         raw = self._run_text(ids, call.batch_size or self.batch_size, False, exclusive=False)
