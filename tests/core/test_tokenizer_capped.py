@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from tokenizers import Tokenizer
 
 from jina_clip.text import TextTokenizer
+from jina_clip.text import tokenizer as tokenizer_module
 
 _PIECES = ["the", "Cat", "sat", "dusk", "bridge", "café", "naïve", "中文", "x", "a", "[SEP]",
            "[PAD]", "[unused3]", "##", "'s", "e\u0301", "İ", "\u00a0", "\u200b", "\x00",
@@ -29,6 +30,13 @@ def tokenizer(request: pytest.FixtureRequest, tiny_checkpoint: pathlib.Path) -> 
     tok.no_padding()
     tok.add_special_tokens(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"])
     return TextTokenizer(tok)
+
+
+@pytest.fixture(autouse=True)
+def small_pieces(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pieces sized by the limit alone, so that the small limits here exercise them."""
+    monkeypatch.setattr(tokenizer_module, "MIN_WHOLE_CHARS", 0)
+    monkeypatch.setattr(tokenizer_module, "MIN_PIECE_CHARS", 0)
 
 
 def _reference(tokenizer: TextTokenizer, text: str, limit: int) -> tuple[list[int], int]:
@@ -83,6 +91,14 @@ def test_a_huge_text_is_read_only_as_far_as_the_limit(tokenizer: TextTokenizer) 
     assert got.ids == tokenizer.encode_capped(["a " * 9000], 8192)[0].ids
     assert peak < 20 * 2**20, peak
     assert elapsed < 2.0, elapsed
+
+
+def test_texts_up_to_64k_characters_keep_exact_counts(tokenizer: TextTokenizer,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tokenizer_module, "MIN_WHOLE_CHARS", 64 * 1024)
+    text = "word " * 2000  # 10,000 characters, 2,002 tokens, far over a limit of 16
+    (got,) = tokenizer.encode_capped([text], 16)
+    assert got.exact and got.num_tokens == 2002
 
 
 def test_one_unbroken_run_is_read_to_its_first_boundary(tokenizer: TextTokenizer) -> None:

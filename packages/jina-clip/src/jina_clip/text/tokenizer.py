@@ -35,6 +35,10 @@ _CHARS_PER_LIMIT_TOKEN = 4
 #: Texts of at most this many characters per token of the limit are tokenized whole, in one
 #: batch with the others (they cannot cost more than a few MB of ids).
 _WHOLE_CHARS_PER_LIMIT_TOKEN = 8
+#: Floors of both, in characters, whatever the limit: up to 64 K characters cost a few ms and
+#: MB, and texts that short keep their exact counts (the truncation warning lists them).
+MIN_WHOLE_CHARS = 64 * 1024
+MIN_PIECE_CHARS = 32 * 1024
 
 
 @dataclass(frozen=True)
@@ -98,7 +102,7 @@ class TextTokenizer:
         :meth:`encode` then :meth:`truncate`; so is ``num_tokens`` whenever ``exact``."""
         if max_length < 2:
             raise ValueError("max_length must be at least 2 ([CLS] and [SEP])")
-        whole_chars = _WHOLE_CHARS_PER_LIMIT_TOKEN * max_length
+        whole_chars = max(_WHOLE_CHARS_PER_LIMIT_TOKEN * max_length, MIN_WHOLE_CHARS)
         short = [i for i, t in enumerate(texts)
                  if self._piece_end is None or len(t) <= whole_chars]
         out: list[CappedIds | None] = [None] * len(texts)
@@ -113,7 +117,7 @@ class TextTokenizer:
         """:meth:`encode_capped` of one long text, piece by piece."""
         assert self._piece_end is not None
         wanted = max_length - 1  # content tokens that prove the text is over the limit
-        piece = _CHARS_PER_LIMIT_TOKEN * max_length
+        piece = max(_CHARS_PER_LIMIT_TOKEN * max_length, MIN_PIECE_CHARS)
         content: list[int] = []
         start = 0
         while start < len(text) and len(content) < wanted:
