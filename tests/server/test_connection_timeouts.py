@@ -7,8 +7,10 @@ import socket
 import time
 
 import httpx
+import pytest
 
 from jina_clip.server import ServerSettings, ServerThread, create_app
+from jina_clip.server.timeouts import header_timeout_protocol
 from tests.serve_process import ServeProcess
 
 from .conftest import FakeEncoder
@@ -44,9 +46,11 @@ def _closed_within(sock: socket.socket, seconds: float, trickle: bytes = b"") ->
     return None
 
 
-def test_a_connection_trickling_its_headers_is_closed() -> None:
+@pytest.mark.parametrize("parser", ["httptools", "h11"])
+def test_a_connection_trickling_its_headers_is_closed(parser: str) -> None:
     app = create_app(FakeEncoder(), ServerSettings())
-    with ServerThread(app, header_timeout_s=1.0) as url, _connect(url) as sock:
+    protocol = header_timeout_protocol(1.0, parser)
+    with ServerThread(app, http=protocol) as url, _connect(url) as sock:
         took = _closed_within(sock, 10, trickle=HEAD + b"X-Slow: " + b"a" * 200)
     assert took is not None and took < 3, took
 
