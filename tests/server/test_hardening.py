@@ -168,6 +168,16 @@ def test_redirects_to_other_schemes_are_unsafe_url(redirector: str, target: str)
     assert f"not {scheme}:" in body["detail"], body
 
 
+@pytest.mark.parametrize("field", ["image", "url", "bytes"])
+@pytest.mark.parametrize("url", ["file:///etc/passwd", "ftp://example.com/a.png",
+                                 "gopher://example.com/"])
+async def test_non_http_urls_in_a_request_are_unsafe_url_too(client: Any, field: str,
+                                                             url: str) -> None:
+    r = await embed(client, ["a", {field: url}])
+    assert r.status_code == 422 and r.json()["code"] == "unsafe_url", r.text
+    assert r.json()["detail"].startswith(f"input 1: {url.split(':')[0]}:// URLs are not")
+
+
 # --- /metrics -------------------------------------------------------------------------------
 
 

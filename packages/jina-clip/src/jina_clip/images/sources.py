@@ -56,6 +56,7 @@ from ..errors import (
     ImageInputError,
     ImageNotFoundError,
     ImageTooLargeError,
+    UnsafeURLError,
 )
 
 if TYPE_CHECKING:
@@ -232,10 +233,12 @@ def _classify_string(raw: str, *, index: int, local_files: bool = True,
         return ImageSource("url", text, text)
     if not local_files:
         scheme = _SCHEME.match(text[:40])
-        if scheme is not None:
+        if scheme is not None:  # a URL refused by policy, like a redirect to it (unsafe_url)
+            name = scheme.group(1).lower()
             raise ImageInputError(
-                f"{scheme.group(1).lower()}:// URLs are not accepted; send an http(s) URL, a "
-                "data URI or base64", index=index)
+                f"{name}:// URLs are not accepted; send an http(s) URL, a data URI or base64",
+                index=index) from UnsafeURLError(f"only http and https URLs are fetched, not "
+                                                 f"{name}:")
         _check_base64_size(text, max_bytes, index=index)
         decoded = _b64decode_strict(text)
         if decoded is not None and sniff_image_format(decoded):
