@@ -69,12 +69,10 @@ class LocalJinaCLIP(JinaCLIP):
 
     ``LocalJinaCLIP(model, **options)``: ``model`` is a Hugging Face hub id or a local
     directory in the official layout; every option is a field of
-    :class:`~jina_clip.local.options.LocalOptions` (``device``, ``dtype``, ``batch_size``,
-    ``max_length``, ``truncate``, ``normalize``, ``dimensions``, ``show_progress``,
-    ``revision``, ``cache_dir``, ``local_files_only``, ``image_workers``, ``image_limits``,
-    ``quantize``), validated there. ``dimensions`` defaults to the checkpoint's
-    ``truncate_dim`` (none for jina-clip-v1), like the official code; ``batch_size`` to 32
-    texts / 8 images on CPU and 256 on GPU; ``max_length`` to 8192.
+    :class:`~jina_clip.local.options.LocalOptions`, documented and validated there (the
+    validated options are :attr:`options`). Defaults resolved here: ``dimensions`` is the
+    checkpoint's ``truncate_dim`` (none for jina-clip-v1), like the official code;
+    ``batch_size`` 32 texts / 8 images on CPU and 256 on GPU; ``max_length`` 8192.
     """
 
     def __init__(
@@ -143,6 +141,11 @@ class LocalJinaCLIP(JinaCLIP):
     def model_name(self) -> str:
         return self.options.model
 
+    @property
+    def quantize(self) -> str | None:
+        """``"int8"`` when the text tower runs quantised, else None."""
+        return self.options.quantize
+
     def __repr__(self) -> str:
         return (
             f"LocalJinaCLIP(model={self.options.model!r}, device={str(self.device)!r}, "
@@ -150,10 +153,6 @@ class LocalJinaCLIP(JinaCLIP):
         )
 
     # --- text --------------------------------------------------------------------------------
-
-    @property
-    def quantize(self) -> str | None:
-        return self.options.quantize
 
     def tokenize(
         self, texts: Sequence[str], *, max_length: int | None = None, truncate: bool | None = None
