@@ -4,6 +4,7 @@ instruction, truncate_dim then normalize, max_length=512 truncation) on the tiny
 from __future__ import annotations
 
 import pathlib
+import shutil
 import warnings
 
 import numpy as np
@@ -97,3 +98,20 @@ def test_official_default_truncation_reproduced_with_max_length_512(clip) -> Non
     cut = torch.tensor([[*ids[:511], 2]])
     want = clip.model.encode_text(cut, cut != 1)[0].numpy()
     np.testing.assert_allclose(got[0], want, atol=1e-5, rtol=0)
+
+
+def test_hub_id_jinaai_jina_clip_v2_loads_through_the_hub_cache(tiny_v2_checkpoint, tmp_path):
+    """``JinaCLIP.local("jinaai/jina-clip-v2")``: the hub path (here a cached snapshot, no
+    network) yields a v2 encoder."""
+    commit = "0123456789abcdef0123456789abcdef01234567"
+    root = tmp_path / "hub" / "models--jinaai--jina-clip-v2"
+    shutil.copytree(tiny_v2_checkpoint, root / "snapshots" / commit)
+    (root / "refs").mkdir(parents=True)
+    (root / "refs" / "main").write_text(commit)
+    encoder = JinaCLIP.local("jinaai/jina-clip-v2", device="cpu", local_files_only=True,
+                             cache_dir=str(tmp_path / "hub"))
+    try:
+        assert encoder.model.config.is_v2 and encoder.task_instructions
+        assert encoder.encode_text(["a cat"], task="retrieval.query").shape == (1, 64)
+    finally:
+        encoder.close()
