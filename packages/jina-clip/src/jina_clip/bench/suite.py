@@ -2,7 +2,8 @@
 
 Each row measures our local encoder and, in the same process and interleaved with it, the
 *baseline*: the same weights run the way the official ``trust_remote_code`` model runs them
-(fp32 as shipped, explicit ALiBi bias, naive attention, fixed batches in input order,
+(fp32 as shipped, explicit ALiBi bias (v2: LoRA weights rebuilt on every call, a full score
+tensor), naive attention, fixed batches in input order,
 images decoded one after another; see :mod:`jina_clip.bench.baseline`). The ratio is how
 much faster (or smaller) ours is. Targets are those of the project's performance issue for
 the real jina-clip-v1 on a 2-core CPU or an H100/H200; on other hardware read them as a
@@ -305,7 +306,8 @@ def run_bench(opts: BenchOptions, emit: Callable[[Row], None] | None = None,
     echo("\n" + table([r.cells() for r in rows], HEADER))
     if opts.baseline:
         echo("\nbaseline: the same weights run as the official model runs them (fp32, explicit "
-             "ALiBi bias, naive attention, fixed batches, serial image decoding); "
+             "ALiBi bias (v2: LoRA weights rebuilt per call, full score tensor), naive "
+             "attention, fixed batches, serial image decoding); "
              "ratio: how many times faster (or smaller) ours is; best of interleaved runs.")
     return rows
 
