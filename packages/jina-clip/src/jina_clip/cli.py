@@ -94,6 +94,19 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.add_argument("--json", default=None, metavar="PATH", help="also write the rows as JSON")
 
 
+def _add_export(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("export", help="export the model for other runtimes (ONNX)")
+    p.add_argument("format", choices=["onnx"], help="what to write (onnx: onnx/text_model.onnx "
+                   "and onnx/vision_model.onnx plus tokenizer and preprocessor files)")
+    p.add_argument("--model", default="jinaai/jina-clip-v1",
+                   help="hub id or local checkpoint directory (default: %(default)s)")
+    p.add_argument("--output", "-o", required=True, metavar="DIR",
+                   help="directory to write (created)")
+    p.add_argument("--opset", type=int, default=18, help="ONNX opset (default: %(default)s)")
+    p.add_argument("--towers", default="text,vision",
+                   help="comma-separated towers to export (default: %(default)s)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="jina-clip", description=__doc__)
     parser.add_argument("--version", action="version", version=f"jina-clip {__version__}")
@@ -101,6 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_serve(sub)
     _add_embed(sub)
     _add_bench(sub)
+    _add_export(sub)
     return parser
 
 
@@ -192,7 +206,22 @@ def _bench(args: argparse.Namespace) -> int:
     return 0
 
 
-_COMMANDS = {"serve": _serve, "embed": _embed, "bench": _bench}
+def _export(args: argparse.Namespace) -> int:
+    from .export import export_onnx
+
+    towers = tuple(t.strip() for t in args.towers.split(",") if t.strip())
+    try:
+        done = export_onnx(args.model, args.output, opset=args.opset, towers=towers)
+    except ValueError as exc:
+        print(f"jina-clip export: {exc}", file=sys.stderr)
+        return 2
+    for path in (done.text_model, done.vision_model, *done.side_files):
+        if path.is_file():
+            print(path)
+    return 0
+
+
+_COMMANDS = {"serve": _serve, "embed": _embed, "bench": _bench, "export": _export}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -57,6 +57,7 @@ def linear(
         or torch.is_grad_enabled()
         or x.numel() == 0
         or not onednn_available()
+        or _tracing()
     ):
         return F.linear(x, weight, bias)
     # Inference tensors (a model loaded under torch.inference_mode) keep no version counter.
@@ -80,6 +81,12 @@ def linear(
         "",
     )
     return out[:rows].view(*x.shape[:-1], weight.shape[0])
+
+
+def _tracing() -> bool:
+    """Whether a graph is being captured (ONNX export, ``torch.compile``, ``torch.jit.trace``):
+    the packed op and its Python-side cache cannot go into a graph, ``F.linear`` can."""
+    return torch.jit.is_tracing() or torch.compiler.is_compiling()
 
 
 def row_bucket(rows: int) -> int:
