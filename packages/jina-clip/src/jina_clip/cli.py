@@ -86,8 +86,11 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
                    "written once to the cache")
     p.add_argument("--only", default=None,
                    help=f"comma-separated sections to run, from: {', '.join(SECTIONS)} "
-                   "(default: all but int8)")
+                   "(default: all but int8 and peers)")
     p.add_argument("--int8", action="store_true", help="also measure quantize='int8' (CPU)")
+    p.add_argument("--peers", action="store_true",
+                   help="also export the checkpoint to ONNX and measure ONNX Runtime and "
+                   "OpenVINO next to ours, interleaved (CPU; needs jina-clip[bench])")
     p.add_argument("--quick", action="store_true", help="small workloads (a minute or two)")
     p.add_argument("--no-baseline", action="store_true", help="skip the baseline runs")
     p.add_argument("--image-workers", type=int, default=None)
@@ -184,6 +187,8 @@ def _bench(args: argparse.Namespace) -> int:
                 else DEFAULT_SECTIONS)
     if args.int8 and "int8" not in sections:
         sections += ("int8",)
+    if args.peers and "peers" not in sections:
+        sections += ("peers",)
     unknown = sorted(set(sections) - set(SECTIONS))
     if unknown:
         print(f"jina-clip bench: unknown section(s) {', '.join(unknown)}; choose from "
