@@ -109,12 +109,15 @@ def peer_table(checkpoint: Path, workdir: Path, sizes: PeerSizes = PeerSizes(),
         t = interleaved({n: (lambda f=f: f(files)) for n, f in imagers.items()},
                         sizes.repeats, _cpu())
         results["images"] = {n: min(v) for n, v in t.items()}
+        echo(f"images: {_brief(results['images'])}")
         t = interleaved({n: (lambda e=e: e.encode_text(texts)) for n, e in built.items()},
                         sizes.repeats, _cpu())
         results["texts"] = {n: min(v) for n, v in t.items()}
+        echo(f"texts: {_brief(results['texts'])}")
         t = interleaved({n: (lambda e=e: e.encode_text(query)) for n, e in built.items()},
                         sizes.queries, _cpu(), warmup=3)
         results["query"] = {n: percentile(v, 50) for n, v in t.items()}
+        echo(f"query p50: {_brief(results['query'])}")
         if "ours-fp32" in built:
             ref = built["ours-fp32"].encode_text(texts[:8])
             agree = {n: min_cosine(e.encode_text(texts[:8]), ref) for n, e in built.items()}
@@ -152,6 +155,10 @@ def _long_rows(checkpoint: Path, onnx_dir: Path, tokens: int, heads: int,
         seconds[name], rss[name] = res["seconds"], res["peak"] / 2**30
         echo(f"{name}: {tokens}-token text {seconds[name]:.2f} s, {rss[name]:.2f} GiB")
     return seconds, rss, skipped
+
+
+def _brief(row: dict[str, float]) -> str:
+    return ", ".join(f"{name} {seconds:.4g} s" for name, seconds in row.items())
 
 
 def _cpu():  # type: ignore[no-untyped-def]
