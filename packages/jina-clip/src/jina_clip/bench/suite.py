@@ -265,11 +265,12 @@ class _Bench:
             if self.opts.quick else PeerSizes()
         md, results = peer_table(self.enc.directory, self.workdir, sizes, echo=self.echo)
         self.echo("\n" + md + "\n")
-        for key, unit in (("images", "s"), ("texts", "s"), ("query", "s"), ("long", "s"),
-                          ("long_rss", "GiB")):
-            for engine, value in results.get(key, {}).items():
-                self.emit(Row(f"peers: {key}, {engine}", "", f"{value:.4g} {unit}",
-                              value=value, unit=unit))
+        for engine in dict.fromkeys(e for row in results.values() for e in row):
+            extra = {key: row[engine] for key, row in results.items() if engine in row}
+            query = extra.get("query")
+            self.emit(Row(f"peers: {engine}", "", "" if query is None else
+                          f"query p50 {query * 1e3:.1f} ms", notes="see the peers table",
+                          value=query or 0.0, unit="s", extra=extra))
 
     def close(self) -> None:
         self.enc.close()
