@@ -13,8 +13,21 @@ Both implementations share this contract, so code written against one runs again
   (``truncate=True``) or refused with :class:`~jina_clip.errors.TextTooLongError`
   (``truncate=False``).
 * ``aencode_text`` / ``aencode_image`` are the async twins; they never block the event loop.
+* ``count_tokens(texts)`` says how many tokens each text costs (the model's tokenizer
+  locally, Jina's published estimate over the API).
 
-Per-call keyword arguments override the defaults given to the constructor.
+Per-call keyword arguments override the defaults given to the constructor; ``None`` (the
+default of every one) means "the constructor's setting". So a per-call ``truncate=None``
+keeps the encoder's ``truncate``, it does not switch to cut-with-warning. The per-call
+options (validated by :class:`~jina_clip.options.CallOptions`):
+
+* ``batch_size``: inputs per model batch (local) or per request (API).
+* ``normalize``: L2-normalize each vector.
+* ``dimensions``: keep the first ``dimensions`` components (Matryoshka), then normalize;
+  the API is sent ``dimensions`` where the model takes it.
+* ``show_progress``: a tqdm bar over batches.
+* texts only: ``max_length`` (local; the API has none), ``truncate`` and ``task``
+  (``"retrieval.query"`` for search queries, None for documents; jina-clip-v1 ignores it).
 """
 
 from __future__ import annotations
@@ -22,11 +35,13 @@ from __future__ import annotations
 import os
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from typing import IO, TYPE_CHECKING, Any, Union
+from typing import IO, TYPE_CHECKING, Any, ClassVar, Union
 
 import numpy as np
 
+from .defaults import DEFAULT_API_MODEL, DEFAULT_LOCAL_MODEL
 from .errors import ImageInputError, TextInputError
+from .options import CallOptions
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -96,7 +111,7 @@ class JinaCLIP(ABC):
 
     @staticmethod
     def local(
-        model: str | os.PathLike[str] = "jinaai/jina-clip-v1", **kwargs: Any
+        model: str | os.PathLike[str] = DEFAULT_LOCAL_MODEL, **kwargs: Any
     ) -> LocalJinaCLIP:
         """Run the model on this machine. ``model`` is a Hugging Face hub id or a local
         directory in the official layout. See :class:`~jina_clip.local.LocalJinaCLIP`."""
@@ -105,7 +120,7 @@ class JinaCLIP(ABC):
         return LocalJinaCLIP(model, **kwargs)
 
     @staticmethod
-    def remote(model: str = "jina-clip-v1", **kwargs: Any) -> RemoteJinaCLIP:
+    def remote(model: str = DEFAULT_API_MODEL, **kwargs: Any) -> RemoteJinaCLIP:
         """Call Jina's Embeddings API (or a compatible server at ``base_url``). See
         :class:`~jina_clip.remote.RemoteJinaCLIP`."""
         from .remote.encoder import RemoteJinaCLIP
@@ -124,7 +139,9 @@ class JinaCLIP(ABC):
     def model_name(self) -> str:
         """The model this encoder runs or calls (hub id, directory or API model name)."""
 
-    @abstractmethod
+    #: Validates one call's keywords (the remote encoder's adds the API's own limits).
+    call_options: ClassVar[type[CallOptions]] = CallOptions
+
     def encode_text(
         self,
         texts: Sequence[str],
@@ -134,10 +151,16 @@ class JinaCLIP(ABC):
         batch_size: int | None = None,
         show_progress: bool | None = None,
         task: str | None = None,
+        truncate: bool | None = None,
+        dimensions: int | None = None,
     ) -> np.ndarray:
-        """Embed texts. Returns float32 ``(len(texts), dimension)``."""
+        """Embed texts. Returns float32 ``(len(texts), dimension)`` (``dimensions`` wide when
+        given)."""
+        call = self.call_options(max_length=max_length, normalize=normalize,
+                                 batch_size=batch_size, show_progress=show_progress,
+                                 task=task, truncate=truncate, dimensions=dimensions)
+        return self._encode_text(texts, call)
 
-    @abstractmethod
     def encode_image(
         self,
         images: Sequence[ImageInput],
@@ -145,10 +168,14 @@ class JinaCLIP(ABC):
         normalize: bool | None = None,
         batch_size: int | None = None,
         show_progress: bool | None = None,
+        dimensions: int | None = None,
     ) -> np.ndarray:
-        """Embed images. Returns float32 ``(len(images), dimension)``."""
+        """Embed images. Returns float32 ``(len(images), dimension)`` (``dimensions`` wide when
+        given)."""
+        call = self.call_options(normalize=normalize, batch_size=batch_size,
+                                 show_progress=show_progress, dimensions=dimensions)
+        return self._encode_image(images, call)
 
-    @abstractmethod
     async def aencode_text(
         self,
         texts: Sequence[str],
@@ -158,10 +185,15 @@ class JinaCLIP(ABC):
         batch_size: int | None = None,
         show_progress: bool | None = None,
         task: str | None = None,
+        truncate: bool | None = None,
+        dimensions: int | None = None,
     ) -> np.ndarray:
         """Async twin of :meth:`encode_text`."""
+        call = self.call_options(max_length=max_length, normalize=normalize,
+                                 batch_size=batch_size, show_progress=show_progress,
+                                 task=task, truncate=truncate, dimensions=dimensions)
+        return await self._aencode_text(texts, call)
 
-    @abstractmethod
     async def aencode_image(
         self,
         images: Sequence[ImageInput],
@@ -169,8 +201,36 @@ class JinaCLIP(ABC):
         normalize: bool | None = None,
         batch_size: int | None = None,
         show_progress: bool | None = None,
+        dimensions: int | None = None,
     ) -> np.ndarray:
         """Async twin of :meth:`encode_image`."""
+        call = self.call_options(normalize=normalize, batch_size=batch_size,
+                                 show_progress=show_progress, dimensions=dimensions)
+        return await self._aencode_image(images, call)
+
+    # What each encoder implements: the four calls with their keywords validated. A warning
+    # raised in them needs one more stack level than the public method's caller.
+
+    @abstractmethod
+    def _encode_text(self, texts: Sequence[str], call: CallOptions) -> np.ndarray:
+        """:meth:`encode_text`, its keywords validated."""
+
+    @abstractmethod
+    def _encode_image(self, images: Sequence[ImageInput], call: CallOptions) -> np.ndarray:
+        """:meth:`encode_image`, its keywords validated."""
+
+    @abstractmethod
+    async def _aencode_text(self, texts: Sequence[str], call: CallOptions) -> np.ndarray:
+        """:meth:`aencode_text`, its keywords validated."""
+
+    @abstractmethod
+    async def _aencode_image(self, images: Sequence[ImageInput], call: CallOptions) -> np.ndarray:
+        """:meth:`aencode_image`, its keywords validated."""
+
+    @abstractmethod
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        """Tokens per text, special tokens included, before any truncation: exact locally,
+        Jina's published estimate (about 1.1 per word) over the API."""
 
     # --- lifecycle ----------------------------------------------------------------------------
 
@@ -193,6 +253,6 @@ class JinaCLIP(ABC):
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
 
-    def empty(self) -> np.ndarray:
-        """The result for an empty input list."""
-        return np.zeros((0, self.dimension), dtype=np.float32)
+    def empty(self, dimensions: int | None = None) -> np.ndarray:
+        """The result for an empty input list (``dimensions``: a per-call width)."""
+        return np.zeros((0, dimensions or self.dimension), dtype=np.float32)

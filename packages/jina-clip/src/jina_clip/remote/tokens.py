@@ -8,11 +8,11 @@ cost): pass the bytes, a path, a PIL image, or a ``(width, height)`` tuple inste
 from __future__ import annotations
 
 import io
-import math
 from collections.abc import Sequence
 from typing import Any
 
 from ..errors import ImageDecodeError, ImageInputError, ImageNotFoundError
+from ..image_tokens import tile_tokens
 from .models import ModelSpec
 
 __all__ = [
@@ -22,12 +22,12 @@ __all__ = [
     "image_size",
 ]
 
-TOKENS_PER_WORD = 1.1
 
 
 def estimate_tokens_per_text(texts: Sequence[str]) -> list[int]:
-    """Jina's estimate for each text (about 1.1 tokens per whitespace-separated word)."""
-    return [math.ceil(len(text.split()) * TOKENS_PER_WORD) for text in texts]
+    """Jina's estimate for each text (about 1.1 tokens per whitespace-separated word), in
+    integers: ``100 * 1.1`` is 110.00000000000001 in floats, which would round up to 111."""
+    return [-(-len(text.split()) * 11 // 10) for text in texts]
 
 
 def estimate_text_tokens(texts: Sequence[str]) -> int:
@@ -43,7 +43,7 @@ def estimate_image_tokens(images: Sequence[Any], spec: ModelSpec, model: str) ->
     total = 0
     for index, image in enumerate(images):
         width, height = image_size(image, index=index)
-        total += math.ceil(width / side) * math.ceil(height / side) * per_tile
+        total += tile_tokens(width, height, tile=side, per_tile=per_tile)
     return total
 
 
