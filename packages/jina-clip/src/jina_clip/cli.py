@@ -98,12 +98,28 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
                    "written once to the cache; jina-clip-v2's when --model names it")
     p.add_argument("--only", default=None,
                    help=f"comma-separated sections to run, from: {', '.join(SECTIONS)} "
-                   "(default: all but int8)")
+                   "(default: all but int8 and peers)")
     p.add_argument("--int8", action="store_true", help="also measure quantize='int8' (CPU)")
+    p.add_argument("--peers", action="store_true",
+                   help="also export the checkpoint to ONNX and measure ONNX Runtime and "
+                   "OpenVINO next to ours, interleaved (CPU; needs jina-clip[bench])")
     p.add_argument("--quick", action="store_true", help="small workloads (a minute or two)")
     p.add_argument("--no-baseline", action="store_true", help="skip the baseline runs")
     p.add_argument("--image-workers", type=int, default=None)
     p.add_argument("--json", default=None, metavar="PATH", help="also write the rows as JSON")
+
+
+def _add_export(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("export", help="export the model for other runtimes (ONNX)")
+    p.add_argument("format", choices=["onnx"], help="what to write (onnx: onnx/text_model.onnx "
+                   "and onnx/vision_model.onnx plus tokenizer and preprocessor files)")
+    p.add_argument("--model", default="jinaai/jina-clip-v1",
+                   help="hub id or local checkpoint directory (default: %(default)s)")
+    p.add_argument("--output", "-o", required=True, metavar="DIR",
+                   help="directory to write (created)")
+    p.add_argument("--opset", type=int, default=18, help="ONNX opset (default: %(default)s)")
+    p.add_argument("--towers", default="text,vision",
+                   help="comma-separated towers to export (default: %(default)s)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -113,6 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_serve(sub)
     _add_embed(sub)
     _add_bench(sub)
+    _add_export(sub)
     return parser
 
 
@@ -208,6 +225,8 @@ def _bench(args: argparse.Namespace) -> int:
                 else DEFAULT_SECTIONS)
     if args.int8 and "int8" not in sections:
         sections += ("int8",)
+    if args.peers and "peers" not in sections:
+        sections += ("peers",)
     unknown = sorted(set(sections) - set(SECTIONS))
     if unknown:
         print(f"jina-clip bench: unknown section(s) {', '.join(unknown)}; choose from "
@@ -232,7 +251,22 @@ def _bench(args: argparse.Namespace) -> int:
     return 0
 
 
-_COMMANDS = {"serve": _serve, "embed": _embed, "bench": _bench}
+def _export(args: argparse.Namespace) -> int:
+    from .export import export_onnx
+
+    towers = tuple(t.strip() for t in args.towers.split(",") if t.strip())
+    try:
+        done = export_onnx(args.model, args.output, opset=args.opset, towers=towers)
+    except ValueError as exc:
+        print(f"jina-clip export: {exc}", file=sys.stderr)
+        return 2
+    for path in (done.text_model, done.vision_model, *done.side_files):
+        if path.is_file():
+            print(path)
+    return 0
+
+
+_COMMANDS = {"serve": _serve, "embed": _embed, "bench": _bench, "export": _export}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
