@@ -17,7 +17,7 @@ import tarfile
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import IO, Any, Literal
 
 from .items import Item
 
@@ -27,6 +27,7 @@ __all__ = [
     "CorpusError",
     "image_file_item",
     "iter_items",
+    "iter_tar_samples",
     "resolve_corpus",
     "table_items",
     "webdataset_items",
@@ -168,7 +169,7 @@ def _table_corpus(
 
 def image_file_item(path: str, root: str, data: object = None) -> Item:
     """An image file of a folder corpus: its id is the path relative to the root, with '/'."""
-    rel = os.path.relpath(path, root).replace(os.sep, "/")
+    rel = os.path.relpath(os.path.abspath(path), os.path.abspath(root)).replace(os.sep, "/")
     return Item(rel, "image", path if data is None else data)
 
 
@@ -228,11 +229,13 @@ def _split_member(name: str) -> tuple[str, str]:
     return (f"{head}/{stem}" if head else stem), ext.lower()
 
 
-def iter_tar_samples(path: str) -> Iterator[tuple[str, dict[str, bytes]]]:
-    """Consecutive members with the same key form a sample (streamed, one sample in memory)."""
+def iter_tar_samples(path: str | IO[bytes]) -> Iterator[tuple[str, dict[str, bytes]]]:
+    """Consecutive members with the same key form a sample (streamed, one sample in memory).
+    ``path`` is a file name or an open binary file (the Ray engine reads shards as bytes)."""
     key: str | None = None
     members: dict[str, bytes] = {}
-    with tarfile.open(path, "r|*") as tar:
+    where: dict[str, Any] = {"name": path} if isinstance(path, str) else {"fileobj": path}
+    with tarfile.open(mode="r|*", **where) as tar:
         for info in tar:
             if not info.isfile():
                 continue
