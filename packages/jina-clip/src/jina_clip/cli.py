@@ -101,6 +101,10 @@ def _add_corpus_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--workers", type=int, default=None, help="Ray: encoder actors")
     g.add_argument("--gpus-per-worker", type=float, default=None)
     g.add_argument("--rows-per-shard", type=int, default=None)
+    g.add_argument("--max-image-bytes", type=int, default=None,
+                   help="larger image files go to errors/ (default: 20 MiB)")
+    g.add_argument("--max-image-pixels", type=int, default=None,
+                   help="images with more pixels go to errors/ (default: 64 Mpx)")
     g.add_argument("--resume", action="store_true",
                    help="skip inputs already in DIR's finished shards")
     g.add_argument("--no-progress", action="store_true", help="no progress bar")

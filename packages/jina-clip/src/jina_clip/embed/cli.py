@@ -37,11 +37,10 @@ def options_from_args(args: argparse.Namespace) -> Any:
         "engine": args.engine, "address": args.address, "resume": args.resume,
         "show_progress": not args.no_progress,
     }
-    for flag, name in (("workers", "workers"), ("gpus_per_worker", "gpus_per_worker"),
-                       ("batch_size", "batch_size"), ("rows_per_shard", "rows_per_shard")):
-        value = getattr(args, flag)
-        if value is not None:
-            fields[name] = value
+    for name in ("workers", "gpus_per_worker", "batch_size", "rows_per_shard",
+                 "max_image_bytes", "max_image_pixels"):
+        if getattr(args, name) is not None:
+            fields[name] = getattr(args, name)
     return EmbedOptions(**fields)
 
 

@@ -15,6 +15,7 @@ __all__ = [
     "Modality",
     "embeddings_schema",
     "errors_schema",
+    "failure_columns",
     "item_key",
 ]
 
@@ -45,6 +46,13 @@ class Failure:
         """The failure for ``err``; InputError messages lose the batch-local ``input N:``."""
         reason = getattr(err, "reason", None)
         return Failure(item_id, modality, type(err).__name__, str(reason or err))
+
+
+def failure_columns(failures: list[Failure]) -> dict[str, list[str]]:
+    """Failures as the columns of ``errors/`` shards."""
+    return {"id": [f.id for f in failures], "modality": [f.modality for f in failures],
+            "error_type": [f.error_type for f in failures],
+            "message": [f.message for f in failures]}
 
 
 def item_key(item_id: str, modality: str) -> str:

@@ -14,7 +14,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..progress import progress_counter
-from .items import Failure, Item, embeddings_schema, errors_schema, item_key
+from .items import (
+    Failure,
+    Item,
+    embeddings_schema,
+    errors_schema,
+    failure_columns,
+    item_key,
+)
 from .output import EMBEDDINGS_DIR, ERRORS_DIR, ShardWriter
 from .prepare import encode_items, prepare_item
 from .sources import Corpus, batched, iter_items
@@ -107,9 +114,6 @@ def _encode_and_write(
         emb.add({"id": batch.ids, "embedding": list(batch.matrix()),
                  "modality": batch.modalities})
     if batch.failures:
-        err.add({"id": [f.id for f in batch.failures],
-                 "modality": [f.modality for f in batch.failures],
-                 "error_type": [f.error_type for f in batch.failures],
-                 "message": [f.message for f in batch.failures]})
+        err.add(failure_columns(batch.failures))
     stats.wrote(len(batch.ids), len(batch.failures))
     bar.update(len(prepared))  # type: ignore[attr-defined]

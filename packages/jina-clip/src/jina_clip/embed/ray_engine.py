@@ -18,12 +18,20 @@ filter actor needs a whole CPU (which hangs a 2-CPU machine).
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .items import Failure, Item, embeddings_schema, errors_schema, item_key
+from .items import (
+    Failure,
+    Item,
+    embeddings_schema,
+    errors_schema,
+    failure_columns,
+    item_key,
+)
 from .local_engine import RunStats
 from .output import EMBEDDINGS_DIR, ERRORS_DIR, ShardWriter
 from .prepare import encode_items, prepare_item
@@ -135,6 +143,23 @@ def _maybe_crash() -> None:
         os._exit(1)
 
 
+def _unreadable_files(corpus: Corpus, finished: set[str]) -> tuple[Corpus, list[Failure]]:
+    """Ray's file reader fails the whole job on a missing file (a broken link in a folder):
+    such files fail here, one error row each, and the rest is read."""
+    if corpus.kind != "images":
+        return corpus, []
+    missing = [f for f in corpus.files if not os.path.exists(f)]
+    if not missing:
+        return corpus, []
+    failures = []
+    for path in missing:
+        result = prepare_item(image_file_item(path, corpus.root), keep="bytes")
+        if isinstance(result, Failure) and item_key(result.id, "image") not in finished:
+            failures.append(result)
+    readable = tuple(f for f in corpus.files if f not in set(missing))
+    return dataclasses.replace(corpus, files=readable), failures
+
+
 def _read(corpus: Corpus) -> Any:
     import ray.data
 
@@ -183,6 +208,7 @@ def run_ray(
         settings = options.encoder
         if settings.model and os.path.isdir(settings.model):  # workers may run elsewhere
             settings = settings.model_copy(update={"model": os.path.abspath(settings.model)})
+        corpus, failures = _unreadable_files(corpus, finished)
         ds = _read(corpus).map_batches(
             _decode_block, batch_format="pyarrow", batch_size=options.batch_size,
             fn_kwargs={"corpus": corpus, "finished": frozenset(finished),
@@ -195,7 +221,7 @@ def run_ray(
         )
         stats = RunStats()
         stats.skipped = -1  # the workers skip finished inputs; they are not counted here
-        dimension = _drain(ds, output, options, stats)
+        dimension = _drain(ds, output, options, stats, failures)
     finally:
         if started_here:
             ray.shutdown()
@@ -203,8 +229,11 @@ def run_ray(
     return stats, settings.model or default, dimension or settings.dimensions or 0
 
 
-def _drain(ds: Any, output: Path, options: EmbedOptions, stats: RunStats) -> int | None:
-    """Stream encoded blocks into the shards; an id seen twice fails as a duplicate."""
+def _drain(
+    ds: Any, output: Path, options: EmbedOptions, stats: RunStats, failures: list[Failure]
+) -> int | None:
+    """Stream encoded blocks into the shards (after ``failures`` found by the driver); an id
+    seen twice fails as a duplicate."""
     import pyarrow.compute as pc
 
     err = ShardWriter(output / ERRORS_DIR, errors_schema(),
@@ -213,6 +242,9 @@ def _drain(ds: Any, output: Path, options: EmbedOptions, stats: RunStats) -> int
     emb: ShardWriter | None = None
     seen: set[str] = set()
     dimension: int | None = None
+    if failures:
+        err.add(failure_columns(failures))
+        stats.wrote(0, len(failures))
     for block in ds.iter_batches(batch_format="pyarrow", batch_size=None):
         ok = block.filter(pc.is_valid(block.column("embedding")))
         bad = block.filter(pc.is_null(block.column("embedding")))
@@ -224,12 +256,12 @@ def _drain(ds: Any, output: Path, options: EmbedOptions, stats: RunStats) -> int
                               row_group_rows=min(4096, options.rows_per_shard))
         vectors = (ok.column("embedding").combine_chunks().flatten().to_numpy()
                    .reshape(len(ids), dimension or 0)) if ids else []
-        keep, failures = [], [Failure(*r.values()) for r in bad.select(
+        keep, failed = [], [Failure(*r.values()) for r in bad.select(
             ["id", "modality", "error_type", "message"]).to_pylist()]
         for n, (item_id, modality) in enumerate(zip(ids, modalities, strict=True)):
             key = item_key(item_id, modality)
             if key in seen:
-                failures.append(Failure(item_id, modality, "DuplicateIdError",
+                failed.append(Failure(item_id, modality, "DuplicateIdError",
                                         f"id {item_id!r} ({modality}) appears more than "
                                         "once in the input"))
             else:
@@ -238,12 +270,9 @@ def _drain(ds: Any, output: Path, options: EmbedOptions, stats: RunStats) -> int
         if keep and emb is not None:
             emb.add({"id": [ids[n] for n in keep], "embedding": [vectors[n] for n in keep],
                      "modality": [modalities[n] for n in keep]})
-        if failures:
-            err.add({"id": [f.id for f in failures],
-                     "modality": [f.modality for f in failures],
-                     "error_type": [f.error_type for f in failures],
-                     "message": [f.message for f in failures]})
-        stats.wrote(len(keep), len(failures))
+        if failed:
+            err.add(failure_columns(failed))
+        stats.wrote(len(keep), len(failed))
     if emb is not None:
         emb.close()
     err.close()
