@@ -115,6 +115,26 @@ def webdataset_shards(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
+@pytest.fixture(scope="session")
+def images_and_texts_table(image_corpus: Path) -> Path:
+    """A parquet table beside the images: one row per image (id = its relative path, image =
+    that path, broken ones included) interleaved with one row per text."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    images = good_image_ids(image_corpus) + sorted(BROKEN)
+    texts = list(corpus_texts().items())
+    rows: list[dict[str, str | None]] = []
+    for n in range(max(len(images), len(texts))):
+        if n < len(images):
+            rows.append({"id": images[n], "text": None, "image": images[n]})
+        if n < len(texts):
+            rows.append({"id": texts[n][0], "text": texts[n][1], "image": None})
+    path = image_corpus / "images-and-texts.parquet"
+    pq.write_table(pa.Table.from_pylist(rows), path, row_group_size=64)
+    return path
+
+
 def mixed_table_rows(image_root: Path) -> list[dict[str, object]]:
     """Rows with a text and an image each: relative paths, base64, a missing file, a row
     with neither."""

@@ -14,8 +14,10 @@ from .conftest import (
     BROKEN,
     MAX_IMAGE_BYTES,
     N_GOOD_IMAGES,
+    N_TEXTS,
     check_manifest,
     cli_command,
+    corpus_texts,
     good_image_ids,
     kill_group,
     read_embeddings,
@@ -34,10 +36,11 @@ def _finished_shards(out: Path) -> list[Path]:
 @pytest.mark.timeout(2 * RUN_TIMEOUT + 60)
 @pytest.mark.parametrize("engine", ["local", "ray"])
 def test_sigkill_then_resume_embeds_only_the_rest(
-    engine: str, image_corpus: Path, tiny_checkpoint: Path, tmp_path: Path
+    engine: str, image_corpus: Path, images_and_texts_table: Path, tiny_checkpoint: Path,
+    tmp_path: Path,
 ) -> None:
     out = tmp_path / "out"
-    args = [str(image_corpus), "--output", str(out), "--model", str(tiny_checkpoint),
+    args = [str(images_and_texts_table), "--output", str(out), "--model", str(tiny_checkpoint),
             "--device", "cpu", "--engine", engine, "--batch-size", "8",
             "--rows-per-shard", "16", "--max-image-bytes", str(MAX_IMAGE_BYTES),
             "--no-progress"]
@@ -55,14 +58,16 @@ def test_sigkill_then_resume_embeds_only_the_rest(
     assert proc.returncode == -9, "the run finished before it could be killed"
     assert not (out / "manifest.json").exists()
     done_before = len(read_embeddings(out)) + len(read_errors(out))
-    assert 0 < done_before < N_GOOD_IMAGES
+    assert 0 < done_before < N_GOOD_IMAGES + N_TEXTS
 
     summary = run_cli(*args, "--resume", timeout=RUN_TIMEOUT)
     this_run = summary["this_run"]
     assert isinstance(this_run, dict)
-    assert this_run["embedded"] + this_run["failed"] == N_GOOD_IMAGES + len(BROKEN) - done_before
+    total = N_GOOD_IMAGES + len(BROKEN) + N_TEXTS
+    assert this_run["embedded"] + this_run["failed"] == total - done_before
     rows = read_embeddings(out)  # asserts no duplicates
-    assert sorted(rows) == [(i, "image") for i in good_image_ids(image_corpus)]
+    assert sorted(rows) == sorted([(i, "image") for i in good_image_ids(image_corpus)] +
+                                  [(t, "text") for t in corpus_texts()])
     assert read_errors(out) == {(i, "image"): kind for i, kind in BROKEN.items()}
     check_manifest(out)
     assert not [p for p in os.listdir(out / "embeddings") if p.endswith(".tmp")]
