@@ -8,6 +8,15 @@ this package imports neither pyarrow nor Ray nor torch.
 
 from .api import EmbedReport, embed_corpus
 from .options import EmbedOptions
+from .reader import EmbeddingBatch, iter_embeddings, read_manifest
 from .sources import CorpusError
 
-__all__ = ["CorpusError", "EmbedOptions", "EmbedReport", "embed_corpus"]
+__all__ = [
+    "CorpusError",
+    "EmbedOptions",
+    "EmbedReport",
+    "EmbeddingBatch",
+    "embed_corpus",
+    "iter_embeddings",
+    "read_manifest",
+]
