@@ -174,3 +174,16 @@ def test_unusable_inputs_are_refused_up_front(text_tables: dict[str, Path], tmp_
                                                             text_column="nope"))
     with pytest.raises(CorpusError, match="not a file, folder or glob"):
         embed_corpus(tmp_path / "nothing-here", tmp_path / "out", _options(tiny_checkpoint))
+
+
+def test_cut_texts_are_named_by_id(tiny_checkpoint: Path, tmp_path: Path) -> None:
+    from jina_clip.errors import TruncationWarning
+
+    table = tmp_path / "long.jsonl"
+    table.write_text('{"id": "short", "text": "a cat"}\n'
+                     '{"id": "long-one", "text": "' + "word " * 40 + '"}\n')
+    encoder = JinaCLIPSettings(backend="local", model=str(tiny_checkpoint), device="cpu",
+                               max_length=16)
+    with pytest.warns(TruncationWarning, match="ids: 'long-one'"):
+        embed_corpus(table, tmp_path / "out", EmbedOptions(encoder=encoder))
+    assert len(read_embeddings(tmp_path / "out")) == 2

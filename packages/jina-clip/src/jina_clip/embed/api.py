@@ -33,7 +33,8 @@ __all__ = ["EmbedReport", "embed_corpus"]
 @dataclass(frozen=True)
 class EmbedReport:
     """The result of a run. ``embedded``/``failed`` count the output folder (all runs of a
-    resumed job); ``run_*`` count this run only."""
+    resumed job); ``run_*`` count this run only (``run_skipped``: inputs finished by an
+    earlier run; the Ray engine counts the finished rows of the output instead)."""
 
     output: Path
     embedded: int

@@ -11,12 +11,13 @@ again.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
-from ..errors import ImageInputError, InputError, TextInputError
+from ..errors import ImageInputError, InputError, TextInputError, TruncationWarning
 from ..images.sources import (
     DEFAULT_LIMITS,
     ImageLimits,
@@ -100,10 +101,13 @@ def _encode_one_modality(
     while pending:
         payloads = [it.payload for it in pending]
         try:
-            if pending[0].modality == "text":
-                vectors = clip.encode_text(payloads, batch_size=batch_size)  # type: ignore[arg-type]
-            else:
-                vectors = clip.encode_image(payloads, batch_size=batch_size)  # type: ignore[arg-type]
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always", TruncationWarning)
+                if pending[0].modality == "text":
+                    vectors = clip.encode_text(payloads, batch_size=batch_size)  # type: ignore[arg-type]
+                else:
+                    vectors = clip.encode_image(payloads, batch_size=batch_size)  # type: ignore[arg-type]
+            _rename_warnings(caught, pending)
         except InputError as err:
             if err.index is None or not 0 <= err.index < len(pending):
                 raise
@@ -114,6 +118,22 @@ def _encode_one_modality(
         out.modalities.extend(it.modality for it in pending)
         out.vectors.append(np.asarray(vectors, dtype=np.float32))
         return
+
+
+def _rename_warnings(caught: list[warnings.WarningMessage], items: list[Item]) -> None:
+    """Re-emit warnings; a TruncationWarning names the cut texts by id, not by their position
+    in a batch the user never saw."""
+    for w in caught:
+        if isinstance(w.message, TruncationWarning):
+            cut = w.message
+            ids = [items[i].id for i in cut.indices if 0 <= i < len(items)]
+            renamed = TruncationWarning(cut.indices, cut.num_tokens, cut.max_length,
+                                        estimated=cut.estimated)
+            renamed.args = (f"{len(ids)} text(s) cut to {cut.max_length} tokens, ids: "
+                            f"{', '.join(map(repr, ids[:10]))}{' ...' if len(ids) > 10 else ''}",)
+            warnings.warn(renamed, stacklevel=3)
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
 
 
 def encode_items(

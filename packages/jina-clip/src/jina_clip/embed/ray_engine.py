@@ -220,7 +220,7 @@ def run_ray(
             num_cpus=options.cpus_per_worker, num_gpus=options.gpus_per_worker or None,
         )
         stats = RunStats()
-        stats.skipped = -1  # the workers skip finished inputs; they are not counted here
+        stats.skipped = len(finished)  # the decode tasks skip them; counted from the output
         dimension = _drain(ds, output, options, stats, failures)
     finally:
         if started_here:
