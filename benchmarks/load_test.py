@@ -33,12 +33,16 @@ import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import httpx
 import numpy as np
 
-from jina_clip.serve_process import ServeProcess
+# ServeProcess is the repository's test tooling (tests/serve_process.py), not part of the
+# installed package: import it from this checkout.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.serve_process import ServeProcess
 
 MODEL_NAME = "jina-clip-load"
 #: The overload server: a queue this small overflows with a few dozen clients.

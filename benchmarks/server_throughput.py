@@ -14,13 +14,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import statistics
+import sys
 import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
 import httpx
 
-from jina_clip.serve_process import ServeProcess
+# ServeProcess is the repository's test tooling (tests/serve_process.py), not part of the
+# installed package: import it from this checkout.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from tests.serve_process import ServeProcess
 
 
 async def _drive(url: str, *, clients: int, requests: int, items: int, words: int

@@ -277,3 +277,36 @@ def test_checkpoint_truncate_dim_is_the_default_dimensions(
     np.testing.assert_allclose(
         defaulted.encode_text(TEXTS), explicit.encode_text(TEXTS), atol=1e-6
     )
+
+
+async def test_per_call_dimensions_truncate_then_normalize(clip: JinaCLIP, picture: Path) -> None:
+    raw_text = clip.encode_text(TEXTS, normalize=False)
+    cut = clip.encode_text(TEXTS, dimensions=8)
+    expected = raw_text[:, :8] / np.linalg.norm(raw_text[:, :8], axis=1, keepdims=True)
+    np.testing.assert_allclose(cut, expected, atol=1e-5)
+    np.testing.assert_allclose(await clip.aencode_text(TEXTS, dimensions=8), cut, atol=1e-6)
+    raw_image = clip.encode_image([picture], normalize=False)
+    image = await clip.aencode_image([picture], dimensions=8)
+    np.testing.assert_allclose(
+        image, raw_image[:, :8] / np.linalg.norm(raw_image[:, :8]), atol=1e-5
+    )
+    assert clip.encode_text([], dimensions=8).shape == clip.encode_image([], dimensions=8).shape
+    assert clip.encode_image([], dimensions=8).shape == (0, 8)
+    assert clip.dimension != 8  # a per-call width leaves the encoder's alone
+    with pytest.raises(ValueError, match="dimensions"):
+        clip.encode_text(["a"], dimensions=clip.dimension + 1)
+    with pytest.raises(ValueError, match="dimensions"):
+        clip.encode_image([picture], dimensions=0)
+
+
+def test_per_call_truncate_overrides_and_none_keeps_the_constructors(tiny_checkpoint: Path) -> None:
+    long_text = "word " * 100
+    strict = JinaCLIP.local(tiny_checkpoint, device="cpu", max_length=32, truncate=False)
+    with pytest.raises(TextTooLongError):
+        strict.encode_text([long_text])
+    with pytest.raises(TextTooLongError):  # None: the constructor's truncate=False
+        strict.encode_text([long_text], truncate=None)
+    assert strict.encode_text([long_text], truncate=True).shape == (1, strict.dimension)
+    assert strict.count_tokens(["short", long_text])[1] > 32  # before truncation
+    with pytest.raises(TextInputError):
+        strict.count_tokens("a bare string")

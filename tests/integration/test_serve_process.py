@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from jina_clip import AuthenticationError, JinaCLIP
-from jina_clip.serve_process import free_port
+from tests.serve_process import free_port
 
 TOKEN = "local-test-token"
 

@@ -49,6 +49,9 @@ class FakeEncoder(JinaCLIP):
         self.calls.append(("text", kw.get("task")))
         return self._vectors(len(texts))
 
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        return [len(t.split()) for t in texts]
+
     def encode_image(self, images: Sequence[Any], **kw: Any) -> np.ndarray:
         self.calls.append(("image", None))
         return self._vectors(len(images))

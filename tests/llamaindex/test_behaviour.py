@@ -40,6 +40,9 @@ class FakeEncoder(JinaCLIP):
         self.tasks.append(task)
         return self._rows(texts)
 
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        return [len(t.split()) for t in texts]
+
     def encode_image(self, images: Sequence[Any], **_: Any):
         return self._rows(images)
 

@@ -1,5 +1,5 @@
 """Fault injection for reliability tests: a reverse proxy on 127.0.0.1 that fails a seeded
-random share of requests (``jina-clip serve`` as a real process: ``jina_clip.serve_process``).
+random share of requests (``jina-clip serve`` as a real process: ``tests/serve_process.py``).
 
 The proxy speaks just enough HTTP/1.1 (keep-alive, Content-Length bodies) for httpx clients.
 Each request either goes through to the upstream server untouched, or gets one fault:

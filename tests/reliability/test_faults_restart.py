@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 from jina_clip import JinaCLIP
-from jina_clip.serve_process import ServeProcess
+from tests.serve_process import ServeProcess
 
 from ..conftest import TINY_API_MODEL
 

@@ -344,3 +344,35 @@ def test_server_on_other_port_is_independent():
         assert other.requests[0].path == "/v1/embeddings"
     finally:
         other.stop()
+
+
+# --- per-call options -------------------------------------------------------------------------
+
+
+def test_per_call_dimensions_v1_client_side_v2_on_the_wire(api, make_encoder, twin):
+    v1 = make_encoder("jina-clip-v1")
+    result = twin(v1, "encode_text", ["a"], dimensions=16)
+    body = api.requests[-1].json
+    assert "dimensions" not in body and body["normalized"] is False
+    np.testing.assert_allclose(result, expected([{"text": "a"}], 768, dimensions=16), atol=1e-6)
+    assert v1.dimension == 768 and twin(v1, "encode_image", [], dimensions=16).shape == (0, 16)
+    with pytest.raises(ValueError, match="larger"):
+        v1.encode_text(["a"], dimensions=1024)
+    api.dim = 1024
+    v2 = make_encoder("jina-clip-v2")
+    images = twin(v2, "encode_image", ["https://example.com/a.png"], dimensions=32)
+    assert api.requests[-1].json["dimensions"] == 32 and images.shape == (1, 32)
+
+
+def test_per_call_truncate_is_sent_and_none_keeps_the_constructors(api, make_encoder, twin):
+    strict = make_encoder(truncate=False)
+    twin(strict, "encode_text", ["a"], truncate=True)
+    twin(strict, "encode_text", ["a"], truncate=None)
+    assert [r.json["truncate"] for r in api.requests] == [True, False]
+
+
+def test_count_tokens_is_jinas_published_estimate(make_encoder):
+    encoder = make_encoder()
+    assert encoder.count_tokens(["one two three", "", "x " * 100]) == [4, 0, 110]
+    with pytest.raises(TextInputError):
+        encoder.count_tokens("a bare string")

@@ -15,6 +15,7 @@ from jina_clip.errors import (
     ConflictError,
     InsufficientBalanceError,
     RateLimitError,
+    RetryAfterTooLongError,
     ServerError,
 )
 
@@ -42,11 +43,40 @@ def test_429_retry_after_seconds_is_honoured(api, make_encoder, twin):
     _check_ok(api, result)
 
 
-def test_retry_after_is_capped_at_backoff_max(api, make_encoder, twin):
-    api.queue(Reply(429, json={"detail": "x"}, headers={"Retry-After": "120"}))
+def test_retry_after_longer_than_backoff_max_is_honoured(api, make_encoder, twin):
+    """``backoff_max`` bounds our own backoff, not the server's ``Retry-After``: retrying
+    before the server asked would only be refused again."""
+    api.queue(Reply(503, json={"detail": "x"}, headers={"Retry-After": "0.4"}))
     start = time.monotonic()
-    twin(make_encoder(backoff_max=0.05), "encode_text", TEXTS)
-    assert time.monotonic() - start < 5
+    _check_ok(api, twin(make_encoder(backoff_max=0.05), "encode_text", TEXTS))
+    assert time.monotonic() - start >= 0.4
+    assert len(api.requests) == 2
+
+
+def test_retry_after_over_the_cap_gives_up_naming_the_wait(api, make_encoder, twin):
+    api.queue(Reply(429, json={"detail": "x", "code": "RL"},
+                    headers={"Retry-After": "120", "x-request-id": "rid-wait"}))
+    start = time.monotonic()
+    with pytest.raises(RetryAfterTooLongError, match="retry after 120 s") as info:
+        twin(make_encoder(max_retry_after=60), "encode_text", TEXTS)
+    assert time.monotonic() - start < 5 and len(api.requests) == 1
+    err = info.value
+    assert (err.retry_after, err.max_retry_after, err.status_code, err.request_id) == (
+        120.0, 60.0, 429, "rid-wait")
+    assert isinstance(err.__cause__, RateLimitError)
+
+
+def test_408_is_retried(api, make_encoder, twin):
+    api.queue(_error(408))
+    _check_ok(api, twin(make_encoder(), "encode_text", TEXTS))
+    assert len(api.requests) == 2
+
+
+def test_408_exhausted_raises_a_timeout_error(api, make_encoder, twin):
+    api.default = _error(408)
+    with pytest.raises(APITimeoutError) as info:
+        twin(make_encoder(max_retries=1), "encode_text", TEXTS)
+    assert info.value.status_code == 408 and len(api.requests) == 2
 
 
 def test_429_without_retry_after_backs_off_and_succeeds(api, make_encoder, twin):

@@ -13,6 +13,7 @@ from jina_clip.errors import (
     APITimeoutError,
     BadRequestError,
     RateLimitError,
+    RetryAfterTooLongError,
     ServerError,
 )
 from jina_clip.remote.error_map import (
@@ -63,10 +64,12 @@ def test_backoff_is_jittered_exponential_and_capped():
     assert policy.delay(failure, 10) is None
 
 
-def test_retry_after_wins_and_is_capped():
-    policy = RetryPolicy(max_retries=3, backoff_base=0.5, backoff_max=30.0)
+def test_retry_after_wins_up_to_its_cap():
+    policy = RetryPolicy(max_retries=3, backoff_base=0.5, backoff_max=30.0, max_retry_after=60.0)
     assert policy.delay(Failure(RateLimitError("x"), True, 12.0), 0) == 12.0
-    assert policy.delay(Failure(RateLimitError("x"), True, 999.0), 0) == 30.0
+    assert policy.delay(Failure(RateLimitError("x"), True, 45.0), 0) == 45.0  # > backoff_max
+    with pytest.raises(RetryAfterTooLongError, match="999"):
+        policy.delay(Failure(RateLimitError("x"), True, 999.0), 0)
     assert policy.delay(Failure(BadRequestError("x"), False), 0) is None
     assert RetryPolicy(max_retries=0).delay(Failure(ServerError("x"), True), 0) is None
 

@@ -14,13 +14,9 @@ import numpy as np
 from langchain_core.embeddings import Embeddings
 from pydantic import model_validator
 
-from jina_clip import ImageInput
-from jina_clip.lazy import LazyEncoderSettings
+from jina_clip.integration import QUERY_TASK, ImageInput, LazyEncoderSettings
 
 __all__ = ["QUERY_TASK", "JinaCLIPEmbeddings"]
-
-#: The ``task`` sent with queries (jina-clip-v2 on the API adapts queries to it; v1 ignores it).
-QUERY_TASK = "retrieval.query"
 
 
 class JinaCLIPEmbeddings(LazyEncoderSettings, Embeddings):

@@ -12,40 +12,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from . import errors
+from ._version import __version__
 from .base import ImageInput, JinaCLIP
-from .errors import (
-    APIConnectionError,
-    APIError,
-    APITimeoutError,
-    AuthenticationError,
-    BadRequestError,
-    CheckpointMismatchError,
-    ConflictError,
-    ImageDecodeError,
-    ImageFetchError,
-    ImageInputError,
-    ImageNotFoundError,
-    ImageTooLargeError,
-    InputError,
-    InputRejectedError,
-    InsufficientBalanceError,
-    JinaCLIPError,
-    ModelLoadError,
-    RateLimitError,
-    ResponseValidationError,
-    ServerError,
-    TextInputError,
-    TextTooLongError,
-    TruncationWarning,
-    UnsafeURLError,
-)
+from .errors import *  # noqa: F403 - every public exception, listed once in errors.__all__
 from .settings import JinaCLIPSettings
 
 if TYPE_CHECKING:
     from .local import LocalJinaCLIP
     from .remote import RemoteJinaCLIP, TokenUsage
-
-__version__ = "0.1.0"
 
 #: Imported on first access, so that ``import jina_clip`` stays light (no torch, no httpx).
 _LAZY = {
@@ -62,36 +37,16 @@ def __getattr__(name: str) -> Any:
         return getattr(importlib.import_module(_LAZY[name], __name__), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
+
+#: The public API. Plugins use :mod:`jina_clip.integration` as well; every other module is
+#: internal (docs/architecture.md).
 __all__ = [
-    "APIConnectionError",
-    "APIError",
-    "APITimeoutError",
-    "AuthenticationError",
-    "BadRequestError",
-    "CheckpointMismatchError",
-    "ConflictError",
-    "ImageDecodeError",
-    "ImageFetchError",
     "ImageInput",
-    "ImageInputError",
-    "ImageNotFoundError",
-    "ImageTooLargeError",
-    "InputError",
-    "InputRejectedError",
-    "InsufficientBalanceError",
     "JinaCLIP",
-    "JinaCLIPError",
     "JinaCLIPSettings",
     "LocalJinaCLIP",
-    "ModelLoadError",
-    "RateLimitError",
     "RemoteJinaCLIP",
-    "ResponseValidationError",
-    "ServerError",
-    "TextInputError",
-    "TextTooLongError",
     "TokenUsage",
-    "TruncationWarning",
-    "UnsafeURLError",
     "__version__",
+    *errors.__all__,
 ]

@@ -13,8 +13,21 @@ Both implementations share this contract, so code written against one runs again
   (``truncate=True``) or refused with :class:`~jina_clip.errors.TextTooLongError`
   (``truncate=False``).
 * ``aencode_text`` / ``aencode_image`` are the async twins; they never block the event loop.
+* ``count_tokens(texts)`` says how many tokens each text costs (the model's tokenizer
+  locally, Jina's published estimate over the API).
 
-Per-call keyword arguments override the defaults given to the constructor.
+Per-call keyword arguments override the defaults given to the constructor; ``None`` (the
+default of every one) means "the constructor's setting". So a per-call ``truncate=None``
+keeps the encoder's ``truncate``, it does not switch to cut-with-warning. The per-call
+options (validated by :class:`~jina_clip.options.CallOptions`):
+
+* ``batch_size``: inputs per model batch (local) or per request (API).
+* ``normalize``: L2-normalize each vector.
+* ``dimensions``: keep the first ``dimensions`` components (Matryoshka), then normalize;
+  the API is sent ``dimensions`` where the model takes it.
+* ``show_progress``: a tqdm bar over batches.
+* texts only: ``max_length`` (local; the API has none), ``truncate`` and ``task``
+  (``"retrieval.query"`` for search queries, None for documents; jina-clip-v1 ignores it).
 """
 
 from __future__ import annotations
@@ -26,6 +39,7 @@ from typing import IO, TYPE_CHECKING, Any, Union
 
 import numpy as np
 
+from .defaults import DEFAULT_API_MODEL, DEFAULT_LOCAL_MODEL
 from .errors import ImageInputError, TextInputError
 
 if TYPE_CHECKING:
@@ -96,7 +110,7 @@ class JinaCLIP(ABC):
 
     @staticmethod
     def local(
-        model: str | os.PathLike[str] = "jinaai/jina-clip-v1", **kwargs: Any
+        model: str | os.PathLike[str] = DEFAULT_LOCAL_MODEL, **kwargs: Any
     ) -> LocalJinaCLIP:
         """Run the model on this machine. ``model`` is a Hugging Face hub id or a local
         directory in the official layout. See :class:`~jina_clip.local.LocalJinaCLIP`."""
@@ -105,7 +119,7 @@ class JinaCLIP(ABC):
         return LocalJinaCLIP(model, **kwargs)
 
     @staticmethod
-    def remote(model: str = "jina-clip-v1", **kwargs: Any) -> RemoteJinaCLIP:
+    def remote(model: str = DEFAULT_API_MODEL, **kwargs: Any) -> RemoteJinaCLIP:
         """Call Jina's Embeddings API (or a compatible server at ``base_url``). See
         :class:`~jina_clip.remote.RemoteJinaCLIP`."""
         from .remote.encoder import RemoteJinaCLIP
@@ -134,6 +148,8 @@ class JinaCLIP(ABC):
         batch_size: int | None = None,
         show_progress: bool | None = None,
         task: str | None = None,
+        truncate: bool | None = None,
+        dimensions: int | None = None,
     ) -> np.ndarray:
         """Embed texts. Returns float32 ``(len(texts), dimension)``."""
 
@@ -145,6 +161,7 @@ class JinaCLIP(ABC):
         normalize: bool | None = None,
         batch_size: int | None = None,
         show_progress: bool | None = None,
+        dimensions: int | None = None,
     ) -> np.ndarray:
         """Embed images. Returns float32 ``(len(images), dimension)``."""
 
@@ -158,6 +175,8 @@ class JinaCLIP(ABC):
         batch_size: int | None = None,
         show_progress: bool | None = None,
         task: str | None = None,
+        truncate: bool | None = None,
+        dimensions: int | None = None,
     ) -> np.ndarray:
         """Async twin of :meth:`encode_text`."""
 
@@ -169,8 +188,14 @@ class JinaCLIP(ABC):
         normalize: bool | None = None,
         batch_size: int | None = None,
         show_progress: bool | None = None,
+        dimensions: int | None = None,
     ) -> np.ndarray:
         """Async twin of :meth:`encode_image`."""
+
+    @abstractmethod
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        """Tokens per text, special tokens included, before any truncation: exact locally,
+        Jina's published estimate (about 1.1 per word) over the API."""
 
     # --- lifecycle ----------------------------------------------------------------------------
 
@@ -193,6 +218,6 @@ class JinaCLIP(ABC):
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
 
-    def empty(self) -> np.ndarray:
-        """The result for an empty input list."""
-        return np.zeros((0, self.dimension), dtype=np.float32)
+    def empty(self, dimensions: int | None = None) -> np.ndarray:
+        """The result for an empty input list (``dimensions``: a per-call width)."""
+        return np.zeros((0, dimensions or self.dimension), dtype=np.float32)

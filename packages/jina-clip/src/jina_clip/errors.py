@@ -23,9 +23,10 @@ request id so that a failure can be reported upstream.
         ├── BadRequestError                   400, 413, 422 and other non-retryable 4xx
         ├── ConflictError                     409 (retried first)
         ├── RateLimitError                    429 (retried first); .retry_after
+        ├── RetryAfterTooLongError            Retry-After over max_retry_after; .retry_after
         ├── ServerError                       5xx (retried first)
         ├── APIConnectionError                network failure (retried first)
-        │   └── APITimeoutError               timeout (retried first)
+        │   └── APITimeoutError               timeout or 408 (retried first)
         ├── ResponseValidationError           malformed or inconsistent response
         └── InputRejectedError (also InputError)  4xx naming one input; .index in the call
 
@@ -56,6 +57,7 @@ __all__ = [
     "ModelLoadError",
     "RateLimitError",
     "ResponseValidationError",
+    "RetryAfterTooLongError",
     "ServerError",
     "TextInputError",
     "TextTooLongError",
@@ -251,6 +253,32 @@ class RateLimitError(APIError):
         super().__init__(message, **kwargs)  # type: ignore[arg-type]
 
 
+class RetryAfterTooLongError(APIError):
+    """The server asked to wait longer (``Retry-After``) than ``max_retry_after`` allows: the
+    call gives up instead of retrying before the server is ready. ``retry_after`` is the wait
+    asked for, in seconds; the refused response's error is the ``__cause__``."""
+
+    def __init__(self, message: str, *, retry_after: float, max_retry_after: float,
+                 **kwargs: object) -> None:
+        self.retry_after = retry_after
+        self.max_retry_after = max_retry_after
+        super().__init__(message, **kwargs)  # type: ignore[arg-type]
+
+    @classmethod
+    def wrapping(cls, error: APIError, retry_after: float,
+                 max_retry_after: float) -> RetryAfterTooLongError:
+        """The give-up error for ``error``, whose response asked for ``retry_after`` s."""
+        wrapped = cls(
+            f"the server asked to retry after {retry_after:g} s, longer than "
+            f"max_retry_after={max_retry_after:g} s: {error.message}",
+            retry_after=retry_after, max_retry_after=max_retry_after,
+            status_code=error.status_code, code=error.code, request_id=error.request_id,
+            body=error.body,
+        )
+        wrapped.__cause__ = error
+        return wrapped
+
+
 class ServerError(APIError):
     """5xx: the server failed. Retried with backoff before this is raised."""
 
@@ -260,7 +288,7 @@ class APIConnectionError(APIError):
 
 
 class APITimeoutError(APIConnectionError):
-    """The request timed out."""
+    """The request timed out (client side, or a 408 from the server)."""
 
 
 class ResponseValidationError(APIError):

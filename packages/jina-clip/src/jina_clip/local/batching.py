@@ -9,18 +9,18 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-__all__ = ["plan_batches"]
+__all__ = ["plan_token_batches"]
 
 
-def plan_batches(lengths: Sequence[int], *, batch_size: int, token_budget: int) -> list[list[int]]:
+def plan_token_batches(
+    lengths: Sequence[int], *, batch_size: int, token_budget: int
+) -> list[list[int]]:
     """Group input indices into batches, longest first.
 
     Each batch has at most ``batch_size`` items and at most ``token_budget`` padded tokens
     (items x longest item), except that a single item longer than the budget forms a batch of
     its own. Every index appears in exactly one batch.
     """
-    if batch_size < 1:
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     order = sorted(range(len(lengths)), key=lambda i: (-lengths[i], i))
     batches: list[list[int]] = []
     current: list[int] = []

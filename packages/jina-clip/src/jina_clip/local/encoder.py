@@ -24,18 +24,21 @@ import numpy as np
 import torch
 
 from ..base import ImageInput, JinaCLIP, check_images, check_texts
+from ..defaults import DEFAULT_LOCAL_MODEL
 from ..errors import ImageDecodeError, TextTooLongError, TruncationWarning
 from ..images.fetch import UrlFetcher
 from ..images.modes import to_rgb
 from ..images.preprocess import ImagePreprocessor
-from ..images.sources import DEFAULT_LIMITS, ImageLimits, load_image
+from ..images.sources import load_image
 from ..model import JinaCLIPModel, resolve_checkpoint
+from ..options import CallOptions
 from ..postprocess import finalize
 from ..progress import progress_iter
 from ..text import TextTokenizer
-from .batching import plan_batches
+from .batching import plan_token_batches
 from .device import resolve_device, resolve_dtype
-from .quantize import QUANTIZE_MODES, quantize_text_tower
+from .options import LocalOptions
+from .quantize import quantize_text_tower
 
 __all__ = ["DEFAULT_MAX_LENGTH", "LocalJinaCLIP"]
 
@@ -63,104 +66,71 @@ def _warn(warning: Warning, stacklevel: int) -> None:
 class LocalJinaCLIP(JinaCLIP):
     """jina-clip on this machine (CPU, CUDA or MPS).
 
-    Args:
-        model: Hugging Face hub id (downloaded and cached on first use) or a local directory
-            in the official layout (config.json, model.safetensors, tokenizer.json,
-            preprocessor_config.json).
-        device: ``auto`` (CUDA, then MPS, then CPU), ``cpu``, ``cuda``, ``cuda:1``, ...
-        dtype: ``auto`` (bf16 on CUDA, fp32 elsewhere), ``float32``, ``bfloat16``, ``float16``.
-        batch_size: inputs per model batch; default 32 on CPU, 256 on GPU.
-        max_length: longest text in tokens (default 8192).
-        truncate: texts over ``max_length``: None (default) cuts them and emits one
-            :class:`~jina_clip.errors.TruncationWarning` per call naming them; True cuts
-            silently; False raises :class:`TextTooLongError`.
-        normalize: L2-normalize vectors (default True).
-        dimensions: keep only the first ``dimensions`` components (then normalize). Default:
-            the checkpoint's ``truncate_dim`` (none for jina-clip-v1), like the official code.
-        show_progress: tqdm progress bar over batches.
-        revision, cache_dir, local_files_only: passed to the hub download.
-        image_workers: threads decoding images (default: every CPU on a GPU machine, where
-            decoding is what limits images/s; else the CPU count, at most 8, so decoding
-            leaves the model its cores).
-        image_limits: byte/pixel/URL limits applied to image inputs.
-        quantize: ``"int8"`` runs the text tower with dynamically quantised int8 linear
-            layers (CPU + float32 only; faster short queries, vectors differ slightly from
-            fp32). Default ``None``: exact fp32.
+    ``LocalJinaCLIP(model, **options)``: ``model`` is a Hugging Face hub id or a local
+    directory in the official layout; every option is a field of
+    :class:`~jina_clip.local.options.LocalOptions` (``device``, ``dtype``, ``batch_size``,
+    ``max_length``, ``truncate``, ``normalize``, ``dimensions``, ``show_progress``,
+    ``revision``, ``cache_dir``, ``local_files_only``, ``image_workers``, ``image_limits``,
+    ``quantize``), validated there. ``dimensions`` defaults to the checkpoint's
+    ``truncate_dim`` (none for jina-clip-v1), like the official code; ``batch_size`` to 32
+    texts / 8 images on CPU and 256 on GPU; ``max_length`` to 8192.
     """
 
     def __init__(
-        self,
-        model: str | os.PathLike[str] = "jinaai/jina-clip-v1",
-        *,
-        device: str | torch.device = "auto",
-        dtype: str | torch.dtype = "auto",
-        batch_size: int | None = None,
-        max_length: int | None = None,
-        truncate: bool | None = None,
-        normalize: bool = True,
-        dimensions: int | None = None,
-        show_progress: bool = False,
-        revision: str | None = None,
-        cache_dir: str | os.PathLike[str] | None = None,
-        local_files_only: bool = False,
-        image_workers: int | None = None,
-        image_limits: ImageLimits = DEFAULT_LIMITS,
-        quantize: str | None = None,
+        self, model: str | os.PathLike[str] = DEFAULT_LOCAL_MODEL, **options: Any
     ) -> None:
-        if quantize is not None and quantize not in QUANTIZE_MODES:
-            raise ValueError(f"unknown quantize mode {quantize!r}; use one of {QUANTIZE_MODES}")
-        self._model_name = str(model)
-        self.device = resolve_device(device)
-        self.dtype = resolve_dtype(dtype, self.device)
+        self.options = opts = LocalOptions(model=model, **options)
+        self.device = resolve_device(opts.device)
+        self.dtype = resolve_dtype(opts.dtype, self.device)
         self.directory: Path = resolve_checkpoint(
-            model,
-            revision=revision,
-            cache_dir=None if cache_dir is None else str(cache_dir),
-            local_files_only=local_files_only,
+            opts.model, revision=opts.revision, cache_dir=opts.cache_dir,
+            local_files_only=opts.local_files_only,
         )
         self.model = JinaCLIPModel.from_pretrained(
             self.directory, device=self.device, dtype=self.dtype
         )
-        if quantize is not None:
+        if opts.quantize is not None:
             if self.device.type != "cpu" or self.dtype != torch.float32:
                 raise ValueError("quantize='int8' needs device='cpu' and dtype float32")
-            quantize_text_tower(self.model, quantize)
-        self.quantize = quantize
+            quantize_text_tower(self.model, opts.quantize)
         self.tokenizer = TextTokenizer.from_dir(self.directory)
         self.preprocessor = ImagePreprocessor.from_config(
             self.directory / "preprocessor_config.json"
         )
-        on_gpu = self.device.type != "cpu"
-        if batch_size is not None:
-            _check_batch_size(batch_size)
-        self.batch_size = batch_size or (256 if on_gpu else 32)
-        #: Images per model batch. On CPU a batch of 8 runs as fast per image as larger ones
-        #: (the GEMMs already have 1,576 rows) and lets decoding overlap the model sooner.
-        self.image_batch_size = batch_size or (256 if on_gpu else 8)
-        #: Padded tokens per text batch: bounds activation memory (attention is chunked). On
-        #: CPU, 2,048 keeps per-layer activations small enough to be recycled from the heap
-        #: instead of page-faulted in afresh (16,384 ran 128-token texts ~20 % slower).
-        self.token_budget = 256 * 1024 if on_gpu else 2 * 1024
-        self.max_length = _check_max_length(
-            DEFAULT_MAX_LENGTH if max_length is None else max_length
+        # The checkpoint's default truncation, as the official code does.
+        self.dimensions = self._checked_dimensions(
+            opts.dimensions or self.model.config.truncate_dim
         )
-        self.truncate = truncate
-        self.normalize = normalize
-        native = self.model.text_dim
-        if dimensions is None:  # the checkpoint's default truncation, as the official code does
-            dimensions = self.model.config.truncate_dim
-        if dimensions is not None and not 1 <= dimensions <= native:
-            raise ValueError(f"dimensions must be between 1 and {native}, got {dimensions}")
-        self.dimensions = dimensions
-        self.show_progress = show_progress
-        self.image_limits = image_limits
+        on_gpu = self.device.type != "cpu"
+        self.batch_size = opts.batch_size or (256 if on_gpu else 32)
+        #: Images per model batch; the CPU default is measured (docs/performance.md, "CPU
+        #: batch sizes"): as fast per image as larger batches, and decoding overlaps sooner.
+        self.image_batch_size = opts.batch_size or (256 if on_gpu else 8)
+        #: Padded tokens per text batch: bounds activation memory (attention is chunked); the
+        #: CPU default is measured (docs/performance.md, "CPU batch sizes").
+        self.token_budget = 256 * 1024 if on_gpu else 2 * 1024
         cpus = os.cpu_count() or 1
-        self.image_workers = image_workers or (cpus if on_gpu else min(8, cpus))
+        self.max_length = opts.max_length or DEFAULT_MAX_LENGTH
+        self.image_workers = opts.image_workers or (cpus if on_gpu else min(8, cpus))
         self._image_pool: ThreadPoolExecutor | None = None
         self._fetcher: UrlFetcher | None = None  # one HTTP client for image URLs, reused
         self._model_thread: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()  # one model call at a time
         self._pools_lock = threading.Lock()  # creating / closing the worker pools
+
+    def _checked_dimensions(self, dimensions: int | None) -> int | None:
+        native = self.model.text_dim
+        if dimensions is not None and dimensions > native:
+            raise ValueError(f"dimensions must be between 1 and {native}, got {dimensions}")
+        return dimensions
+
+    def _call(self, **overrides: Any) -> LocalOptions:
+        """The options of one call: the per-call keywords (validated) over the encoder's."""
+        call = self.options.merged(CallOptions(**overrides))
+        if call.dimensions is None and self.dimensions is not None:  # checkpoint's default
+            return call.model_copy(update={"dimensions": self.dimensions})
+        self._checked_dimensions(call.dimensions)
+        return call
 
     # --- properties --------------------------------------------------------------------------
 
@@ -170,39 +140,45 @@ class LocalJinaCLIP(JinaCLIP):
 
     @property
     def model_name(self) -> str:
-        return self._model_name
+        return self.options.model
 
     def __repr__(self) -> str:
         return (
-            f"LocalJinaCLIP(model={self._model_name!r}, device={str(self.device)!r}, "
+            f"LocalJinaCLIP(model={self.options.model!r}, device={str(self.device)!r}, "
             f"dtype={str(self.dtype).removeprefix('torch.')!r}, dimension={self.dimension})"
         )
 
     # --- text --------------------------------------------------------------------------------
 
+    @property
+    def quantize(self) -> str | None:
+        return self.options.quantize
+
     def tokenize(
         self, texts: Sequence[str], *, max_length: int | None = None, truncate: bool | None = None
     ) -> list[list[int]]:
         """Token ids per text, checked against ``max_length``: cut with one warning for the
-        call (``truncate`` None), cut silently (True) or raise (False). A per-call ``truncate``
-        overrides the constructor's; None here means "the constructor's"."""
-        limit = self.max_length if max_length is None else _check_max_length(max_length)
-        mode = self.truncate if truncate is None else truncate
+        call (``truncate`` None), cut silently (True) or raise (False). None means the
+        encoder's setting, for both."""
+        return self._tokenize(texts, self._call(max_length=max_length, truncate=truncate))
+
+    def _tokenize(self, texts: Sequence[str], call: LocalOptions) -> list[list[int]]:
+        limit = call.max_length or DEFAULT_MAX_LENGTH
         ids = self.tokenizer.encode(list(texts))
         long = [i for i, row in enumerate(ids) if len(row) > limit]
         counts = [len(ids[i]) for i in long]
-        if long and mode is False:
+        if long and call.truncate is False:
             raise TextTooLongError(index=long[0], num_tokens=counts[0], max_length=limit)
         for i in long:
             ids[i] = self.tokenizer.truncate(ids[i], limit)
-        if long and mode is None:
-            # stacklevel 3: the warning points at the caller of encode_text.
+        if long and call.truncate is None:
+            # stacklevel 3: the warning points at the caller of encode_text / tokenize.
             _warn(TruncationWarning(long, counts, limit), stacklevel=3)
         return ids
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         """Tokens per text, special tokens included (what the model sees, before truncation)."""
-        return [len(row) for row in self.tokenizer.encode(list(texts))]
+        return [len(row) for row in self.tokenizer.encode(check_texts(texts))]
 
     def encode_text(
         self,
@@ -214,20 +190,23 @@ class LocalJinaCLIP(JinaCLIP):
         show_progress: bool | None = None,
         task: str | None = None,
         truncate: bool | None = None,
+        dimensions: int | None = None,
     ) -> np.ndarray:
         """Embed texts (``task`` is accepted for interface parity; jina-clip-v1 is symmetric
         and uses no instruction, so it does not change the result)."""
+        call = self._call(max_length=max_length, normalize=normalize, batch_size=batch_size,
+                          show_progress=show_progress, task=task, truncate=truncate,
+                          dimensions=dimensions)
         items = check_texts(texts)
         if not items:
-            return self.empty()
-        ids = self.tokenize(items, max_length=max_length, truncate=truncate)
-        size = self.batch_size if batch_size is None else _check_batch_size(batch_size)
-        raw = self._run_text(ids, size, self._progress(show_progress))
-        return self._finish(raw, normalize)
+            return self.empty(call.dimensions)
+        ids = self._tokenize(items, call)
+        raw = self._run_text(ids, call.batch_size or self.batch_size, call.show_progress)
+        return _finish(raw, call)
 
     def _run_text(self, ids: list[list[int]], batch_size: int, progress: bool) -> np.ndarray:
         out = np.empty((len(ids), self.model.text_dim), dtype=np.float32)
-        batches = plan_batches(
+        batches = plan_token_batches(
             [len(row) for row in ids], batch_size=batch_size, token_budget=self.token_budget
         )
         pad = self.tokenizer.pad_id
@@ -256,14 +235,17 @@ class LocalJinaCLIP(JinaCLIP):
         normalize: bool | None = None,
         batch_size: int | None = None,
         show_progress: bool | None = None,
+        dimensions: int | None = None,
     ) -> np.ndarray:
         """Embed images given as paths, URLs, data URIs, base64, bytes, file objects or PIL."""
+        call = self._call(normalize=normalize, batch_size=batch_size,
+                          show_progress=show_progress, dimensions=dimensions)
         items = check_images(images)
         if not items:
-            return self.empty()
-        size = self.image_batch_size if batch_size is None else _check_batch_size(batch_size)
-        raw = self._run_images(items, size, self._progress(show_progress))
-        return self._finish(raw, normalize)
+            return self.empty(call.dimensions)
+        raw = self._run_images(items, call.batch_size or self.image_batch_size,
+                               call.show_progress)
+        return _finish(raw, call)
 
     def _decode(self, image: ImageInput, index: int) -> np.ndarray:
         """Input -> uint8 [S, S, 3] (runs on the image pool).
@@ -273,7 +255,7 @@ class LocalJinaCLIP(JinaCLIP):
         RGBA premultiplied and palette images with nearest neighbour). 16-bit grayscale is
         scaled to 8 bits instead of clipped (:func:`~jina_clip.images.modes.to_rgb`)."""
         picture = load_image(
-            image, index=index, limits=self.image_limits, fetcher=self._url_fetcher()
+            image, index=index, limits=self.options.image_limits, fetcher=self._url_fetcher()
         )
         try:
             return self.preprocessor.to_uint8(to_rgb(picture))
@@ -287,7 +269,7 @@ class LocalJinaCLIP(JinaCLIP):
         calls; thread-safe; closed by :meth:`close`)."""
         with self._pools_lock:
             if self._fetcher is None:
-                self._fetcher = UrlFetcher(limits=self.image_limits)
+                self._fetcher = UrlFetcher(limits=self.options.image_limits)
             return self._fetcher
 
     def _decoded_batches(
@@ -367,6 +349,7 @@ class LocalJinaCLIP(JinaCLIP):
         show_progress: bool | None = None,
         task: str | None = None,
         truncate: bool | None = None,
+        dimensions: int | None = None,
     ) -> np.ndarray:
         return await self._offload(
             self.encode_text,
@@ -377,6 +360,7 @@ class LocalJinaCLIP(JinaCLIP):
             show_progress=show_progress,
             task=task,
             truncate=truncate,
+            dimensions=dimensions,
         )
 
     async def aencode_image(
@@ -386,6 +370,7 @@ class LocalJinaCLIP(JinaCLIP):
         normalize: bool | None = None,
         batch_size: int | None = None,
         show_progress: bool | None = None,
+        dimensions: int | None = None,
     ) -> np.ndarray:
         return await self._offload(
             self.encode_image,
@@ -393,19 +378,10 @@ class LocalJinaCLIP(JinaCLIP):
             normalize=normalize,
             batch_size=batch_size,
             show_progress=show_progress,
+            dimensions=dimensions,
         )
 
     # --- helpers -----------------------------------------------------------------------------
-
-    def _progress(self, show_progress: bool | None) -> bool:
-        return self.show_progress if show_progress is None else show_progress
-
-    def _finish(self, raw: np.ndarray, normalize: bool | None) -> np.ndarray:
-        return finalize(
-            raw,
-            dimensions=self.dimensions,
-            normalize=self.normalize if normalize is None else normalize,
-        )
 
     def close(self) -> None:
         """Stop the worker threads and close the HTTP client for image URLs. The encoder stays
@@ -421,13 +397,6 @@ class LocalJinaCLIP(JinaCLIP):
             fetcher.close()
 
 
-def _check_batch_size(batch_size: int) -> int:
-    if batch_size < 1:  # a non-positive step would skip every batch and return garbage rows
-        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    return batch_size
 
-
-def _check_max_length(max_length: int) -> int:
-    if max_length < 2:
-        raise ValueError(f"max_length must be >= 2 ([CLS] and [SEP]), got {max_length}")
-    return max_length
+def _finish(raw: np.ndarray, call: LocalOptions) -> np.ndarray:
+    return finalize(raw, dimensions=call.dimensions, normalize=call.normalize)

@@ -7,13 +7,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-__all__ = ["API_MAX_ITEMS", "plan_batches"]
+__all__ = ["API_MAX_ITEMS", "plan_requests"]
 
 #: The API refuses more inputs per request ("larger than the largest allowed size 2048").
 API_MAX_ITEMS = 2048
 
 
-def plan_batches(
+def plan_requests(
     sizes: Sequence[int],
     *,
     max_items: int,
@@ -25,9 +25,8 @@ def plan_batches(
 
     ``sizes[i]`` is item ``i``'s serialized length; ``overhead`` is the request's bytes
     without items. Items are joined by one comma. An item that cannot fit even alone raises
-    ``too_large(index, size)`` before anything is sent."""
-    if not 1 <= max_items <= API_MAX_ITEMS:
-        raise ValueError(f"batch size must be between 1 and {API_MAX_ITEMS}, got {max_items}")
+    ``too_large(index, size)`` before anything is sent. ``max_items`` (1 to
+    :data:`API_MAX_ITEMS`) is validated with the options, not here."""
     budget = max_bytes - overhead
     for index, size in enumerate(sizes):
         if size > budget:

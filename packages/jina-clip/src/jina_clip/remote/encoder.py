@@ -13,7 +13,7 @@ import logging
 import threading
 import warnings
 import weakref
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from typing import Any, NoReturn
@@ -21,9 +21,10 @@ from urllib.parse import urlparse
 
 import httpx
 import numpy as np
-from pydantic import SecretStr
 
+from .._version import __version__
 from ..base import ImageInput, JinaCLIP, check_images, check_texts
+from ..defaults import DEFAULT_API_MODEL
 from ..errors import (
     AuthenticationError,
     BadRequestError,
@@ -34,11 +35,11 @@ from ..errors import (
 )
 from ..postprocess import finalize
 from ..progress import ProgressCounter, progress_counter
-from ..settings import DEFAULT_BASE_URL, api_key_from_env
-from .batching import plan_batches
+from .batching import plan_requests
 from .error_map import rejected_input
 from .inputs import image_to_api_string
 from .models import model_spec
+from .options import DEFAULT_MAX_REQUEST_BYTES, RemoteCallOptions, RemoteOptions
 from .protocol import Envelope, image_item, parse_embeddings, text_item
 from .retry import RetryPolicy
 from .tokens import estimate_image_tokens, estimate_text_tokens, estimate_tokens_per_text
@@ -58,8 +59,6 @@ logger = logging.getLogger("jina_clip.remote")
 DEFAULT_TEXT_BATCH_SIZE = 128
 #: Images are large (and billed per tile): fewer per request keeps each retry cheap.
 DEFAULT_IMAGE_BATCH_SIZE = 16
-#: Serialized JSON per request; well under the API's limits (8 MB per image).
-DEFAULT_MAX_REQUEST_BYTES = 8 * 1024 * 1024
 _OFFICIAL_HOST = "api.jina.ai"
 _QUERY_TASKS = frozenset({"retrieval.query", "query"})
 _DOCUMENT_TASKS = frozenset({"retrieval.passage", "retrieval.document", "passage", "document"})
@@ -69,8 +68,6 @@ API_MAX_TEXT_TOKENS = 8192
 
 
 def _user_agent() -> str:
-    from .. import __version__
-
     return f"jina-clip/{__version__} (remote)"
 
 
@@ -103,76 +100,24 @@ class RemoteJinaCLIP(JinaCLIP):
     429/409/5xx/timeouts/connection errors with jittered exponential backoff honouring
     ``Retry-After``, and validated before their vectors are returned in input order."""
 
-    def __init__(
-        self,
-        model: str = "jina-clip-v1",
-        *,
-        api_key: str | SecretStr | None = None,
-        base_url: str = DEFAULT_BASE_URL,
-        timeout: float = 60.0,
-        max_retries: int = 5,
-        max_concurrency: int = 5,
-        batch_size: int | None = None,
-        max_request_bytes: int | None = None,
-        normalize: bool = True,
-        dimensions: int | None = None,
-        show_progress: bool = False,
-        max_length: int | None = None,
-        truncate: bool | None = None,
-        http_client: httpx.Client | None = None,
-        async_http_client: httpx.AsyncClient | None = None,
-        default_headers: Mapping[str, str] | None = None,
-        backoff_base: float = 0.5,
-        backoff_max: float = 30.0,
-    ) -> None:
-        _check_max_length(max_length)
-        if timeout <= 0:
-            raise ValueError(f"timeout must be > 0 seconds, got {timeout}")
-        if max_concurrency < 1:
-            raise ValueError(f"max_concurrency must be >= 1, got {max_concurrency}")
-        if batch_size is not None and not 1 <= batch_size <= 2048:
-            raise ValueError(f"batch_size must be between 1 and 2048, got {batch_size}")
-        if max_request_bytes is not None and max_request_bytes < 1024:
-            raise ValueError(f"max_request_bytes must be >= 1024, got {max_request_bytes}")
-        self._model = model
-        self._spec = model_spec(model)
-        if dimensions is not None:
-            if dimensions < 1:
-                raise ValueError(f"dimensions must be >= 1, got {dimensions}")
-            if self._spec.dimension is not None and dimensions > self._spec.dimension:
-                raise ValueError(
-                    f"dimensions={dimensions} is larger than {model}'s {self._spec.dimension}"
-                )
-        self._dimensions = dimensions
+    def __init__(self, model: str = DEFAULT_API_MODEL, **options: Any) -> None:
+        """``RemoteJinaCLIP(model, **options)``: every option is a field of
+        :class:`~jina_clip.remote.options.RemoteOptions`, validated there."""
+        self.options = opts = RemoteOptions(model=model, **options)
+        self._spec = model_spec(opts.model)
         self._learned_dim: int | None = None
-
-        if isinstance(api_key, str):
-            api_key = SecretStr(api_key)
-        if api_key is not None and not api_key.get_secret_value():
-            api_key = None
-        self._api_key: SecretStr | None = api_key or api_key_from_env()
-        self._base_url = base_url.rstrip("/")
-        self._url = f"{self._base_url}/embeddings"
-        if self._api_key is None and urlparse(self._base_url).hostname == _OFFICIAL_HOST:
+        self._url = f"{opts.base_url}/embeddings"
+        if opts.api_key is None and urlparse(opts.base_url).hostname == _OFFICIAL_HOST:
             raise AuthenticationError(
-                f"no API key for {self._base_url}: pass api_key=... or set JINA_API_KEY "
+                f"no API key for {opts.base_url}: pass api_key=... or set JINA_API_KEY "
                 "(get one at https://jina.ai/embeddings); a self-hosted server at another "
                 "base_url needs none"
             )
-
-        self._timeout = httpx.Timeout(timeout)
-        self._policy = RetryPolicy(max_retries, backoff_base, backoff_max)
-        self._max_concurrency = max_concurrency
-        self._batch_size = batch_size
-        self._max_request_bytes = max_request_bytes or DEFAULT_MAX_REQUEST_BYTES
-        self._normalize = normalize
-        self._show_progress = show_progress
-        self._truncate = truncate
-        self._default_headers = dict(default_headers or {})
-
-        self._client = http_client
-        self._owns_client = http_client is None
-        self._user_async_client = async_http_client
+        self._timeout = httpx.Timeout(opts.timeout)
+        self._policy = RetryPolicy(opts.max_retries, opts.backoff_base, opts.backoff_max,
+                                   opts.max_retry_after)
+        self._client = opts.http_client
+        self._owns_client = opts.http_client is None
         # Owned AsyncClients, one per event loop (their connections belong to that loop),
         # so the encoder can serve several loops, even in several threads, at once.
         self._async_clients: weakref.WeakKeyDictionary[
@@ -181,7 +126,7 @@ class RemoteJinaCLIP(JinaCLIP):
         self._client_lock = threading.Lock()
         # One limit per encoder, shared by concurrent calls (the API counts per key): a
         # semaphore for threads, and one per event loop for tasks.
-        self._sync_slots = threading.BoundedSemaphore(max_concurrency)
+        self._sync_slots = threading.BoundedSemaphore(opts.max_concurrency)
         self._async_slots: weakref.WeakKeyDictionary[
             asyncio.AbstractEventLoop, asyncio.Semaphore
         ] = weakref.WeakKeyDictionary()
@@ -193,15 +138,16 @@ class RemoteJinaCLIP(JinaCLIP):
     # --- identity ------------------------------------------------------------------------------
 
     def __repr__(self) -> str:
-        return f"{type(self).__name__}(model={self._model!r}, base_url={self._base_url!r})"
+        opts = self.options
+        return f"{type(self).__name__}(model={opts.model!r}, base_url={opts.base_url!r})"
 
     @property
     def model_name(self) -> str:
-        return self._model
+        return self.options.model
 
     @property
     def base_url(self) -> str:
-        return self._base_url
+        return self.options.base_url
 
     @property
     def dimension(self) -> int:
@@ -215,7 +161,7 @@ class RemoteJinaCLIP(JinaCLIP):
         return known
 
     def _known_dimension(self) -> int | None:
-        return self._dimensions or self._spec.dimension or self._learned_dim
+        return self.options.dimensions or self._spec.dimension or self._learned_dim
 
     # --- usage ---------------------------------------------------------------------------------
 
@@ -240,8 +186,13 @@ class RemoteJinaCLIP(JinaCLIP):
         or ``(width, height)``; URLs are not downloaded (ImageInputError)."""
         total = estimate_text_tokens(check_texts(texts)) if texts is not None else 0
         if images is not None:
-            total += estimate_image_tokens(check_images(images), self._spec, self._model)
+            total += estimate_image_tokens(check_images(images), self._spec, self.model_name)
         return total
+
+    def count_tokens(self, texts: Sequence[str]) -> list[int]:
+        """Jina's published estimate per text (about 1.1 tokens per word): the server's
+        tokenizer is not available here. The real total comes back in :attr:`last_usage`."""
+        return estimate_tokens_per_text(check_texts(texts))
 
     # --- planning (shared by the twins) --------------------------------------------------------
 
@@ -256,64 +207,57 @@ class RemoteJinaCLIP(JinaCLIP):
         # Symmetric models (jina-clip-v1) embed queries and documents alike.
         return "retrieval.query" if self._spec.supports_task else None
 
-    def _plan(
-        self,
-        kind: str,
-        items: list[bytes],
-        *,
-        task: str | None,
-        normalize: bool | None,
-        batch_size: int | None,
-        show_progress: bool | None,
-        too_large: Callable[[int, int], Exception],
-    ) -> _Call:
-        normalize = self._normalize if normalize is None else normalize
-        server_dims = self._dimensions if self._spec.supports_dimensions else None
-        client_dims = None if server_dims is not None else self._dimensions
+    def _plan(self, kind: str, items: list[bytes], call: RemoteOptions, *, task: str | None,
+              too_large: Callable[[int, int], Exception]) -> _Call:
+        self._spec.check_dimensions(call.dimensions, call.model)
+        server_dims = call.dimensions if self._spec.supports_dimensions else None
+        client_dims = None if server_dims is not None else call.dimensions
         envelope = Envelope(
-            self._model,
+            call.model,
             task=task,
             dimensions=server_dims,
             # Truncating here means normalizing here, after the cut.
-            normalized=normalize and client_dims is None,
+            normalized=call.normalize and client_dims is None,
             # None asks the API to cut (what the local encoder does), with a warning here.
-            truncate=self._truncate is not False,
+            truncate=call.truncate is not False,
         )
         default_size = DEFAULT_TEXT_BATCH_SIZE if kind == "text" else DEFAULT_IMAGE_BATCH_SIZE
-        slices = plan_batches(
+        slices = plan_requests(
             [len(item) for item in items],
-            max_items=next(b for b in (batch_size, self._batch_size, default_size)
-                           if b is not None),
-            max_bytes=self._max_request_bytes,
+            max_items=call.batch_size or default_size,
+            max_bytes=call.max_request_bytes,
             overhead=envelope.overhead,
             too_large=too_large,
         )
         expected = server_dims or self._spec.dimension or self._learned_dim
-        return _Call(
-            envelope, items, slices, expected, client_dims, normalize,
-            self._show_progress if show_progress is None else show_progress, kind,
-        )
+        return _Call(envelope, items, slices, expected, client_dims, call.normalize,
+                     call.show_progress, kind)
 
-    def _plan_texts(self, texts: Sequence[str], *, max_length: int | None, task: str | None,
-                    **kwargs: Any) -> _Call:
-        _check_max_length(max_length)
+    def _call(self, **overrides: Any) -> RemoteOptions:
+        """The options of one call: the per-call keywords (validated) over the encoder's."""
+        return self.options.merged(RemoteCallOptions(**overrides))
+
+    def _plan_texts(self, texts: Sequence[str], **overrides: Any) -> _Call:
+        call = self._call(**overrides)
+        task = self._task_field(overrides.get("task"))
         checked = check_texts(texts)
-        if self._truncate is None:
+        if call.truncate is None:
             _warn_likely_too_long(checked)
-        limit = self._max_request_bytes
+        limit = call.max_request_bytes
 
         def too_large(index: int, size: int) -> Exception:
             return TextInputError(
                 f"text is {size:,} bytes as JSON, over max_request_bytes={limit:,}", index=index
             )
 
-        return self._plan("text", [text_item(t) for t in checked], task=self._task_field(task),
-                          too_large=too_large, **kwargs)
+        return self._plan("text", [text_item(t) for t in checked], call, task=task,
+                          too_large=too_large)
 
-    def _plan_images(self, images: Sequence[ImageInput], **kwargs: Any) -> _Call:
+    def _plan_images(self, images: Sequence[ImageInput], **overrides: Any) -> _Call:
+        call = self._call(**overrides)
         checked = check_images(images)
         items = [image_item(image_to_api_string(img, index=i)) for i, img in enumerate(checked)]
-        limit = self._max_request_bytes
+        limit = call.max_request_bytes
 
         def too_large(index: int, size: int) -> Exception:
             return ImageTooLargeError(
@@ -322,7 +266,7 @@ class RemoteJinaCLIP(JinaCLIP):
                 index=index,
             )
 
-        return self._plan("image", items, task=None, too_large=too_large, **kwargs)
+        return self._plan("image", items, call, task=None, too_large=too_large)
 
     def _finish(self, call: _Call, parts: list[np.ndarray | None]) -> np.ndarray:
         matrices = [p for p in parts if p is not None]
@@ -348,10 +292,10 @@ class RemoteJinaCLIP(JinaCLIP):
             "Content-Type": "application/json",
             "Accept": "application/json",
             "User-Agent": _user_agent(),
-            **self._default_headers,
+            **self.options.default_headers,
         }
-        if self._api_key is not None:
-            headers["Authorization"] = f"Bearer {self._api_key.get_secret_value()}"
+        if self.options.api_key is not None:
+            headers["Authorization"] = f"Bearer {self.options.api_key.get_secret_value()}"
         return headers
 
     def _progress(self, call: _Call) -> ProgressCounter:
@@ -381,9 +325,12 @@ class RemoteJinaCLIP(JinaCLIP):
         batch_size: int | None = None,
         show_progress: bool | None = None,
         task: str | None = None,
+        truncate: bool | None = None,
+        dimensions: int | None = None,
     ) -> np.ndarray:
         call = self._plan_texts(texts, max_length=max_length, task=task, normalize=normalize,
-                                batch_size=batch_size, show_progress=show_progress)
+                                batch_size=batch_size, show_progress=show_progress,
+                                truncate=truncate, dimensions=dimensions)
         return self._run_sync(call)
 
     def encode_image(
@@ -393,9 +340,10 @@ class RemoteJinaCLIP(JinaCLIP):
         normalize: bool | None = None,
         batch_size: int | None = None,
         show_progress: bool | None = None,
+        dimensions: int | None = None,
     ) -> np.ndarray:
         call = self._plan_images(images, normalize=normalize, batch_size=batch_size,
-                                 show_progress=show_progress)
+                                 show_progress=show_progress, dimensions=dimensions)
         return self._run_sync(call)
 
     def _sync_client(self) -> httpx.Client:
@@ -406,7 +354,7 @@ class RemoteJinaCLIP(JinaCLIP):
 
     def _run_sync(self, call: _Call) -> np.ndarray:
         if not call.slices:
-            return self.empty()
+            return self.empty(call.client_dims or call.expected_dim)
         client, headers = self._sync_client(), self._headers()
         meter = UsageMeter()
         cancel = threading.Event()
@@ -422,7 +370,7 @@ class RemoteJinaCLIP(JinaCLIP):
 
         try:
             with self._progress(call) as bar:
-                workers = min(self._max_concurrency, len(call.slices))
+                workers = min(self.options.max_concurrency, len(call.slices))
                 if workers == 1:
                     for i in range(len(call.slices)):
                         one(i)
@@ -462,9 +410,12 @@ class RemoteJinaCLIP(JinaCLIP):
         batch_size: int | None = None,
         show_progress: bool | None = None,
         task: str | None = None,
+        truncate: bool | None = None,
+        dimensions: int | None = None,
     ) -> np.ndarray:
         call = self._plan_texts(texts, max_length=max_length, task=task, normalize=normalize,
-                                batch_size=batch_size, show_progress=show_progress)
+                                batch_size=batch_size, show_progress=show_progress,
+                                truncate=truncate, dimensions=dimensions)
         return await self._run_async(call)
 
     async def aencode_image(
@@ -474,17 +425,19 @@ class RemoteJinaCLIP(JinaCLIP):
         normalize: bool | None = None,
         batch_size: int | None = None,
         show_progress: bool | None = None,
+        dimensions: int | None = None,
     ) -> np.ndarray:
         # Reading files and encoding base64 is blocking work: keep it off the event loop.
         call = await asyncio.to_thread(self._plan_images, images, normalize=normalize,
-                                       batch_size=batch_size, show_progress=show_progress)
+                                       batch_size=batch_size, show_progress=show_progress,
+                                       dimensions=dimensions)
         return await self._run_async(call)
 
     def _async_http(self) -> httpx.AsyncClient:
         """The AsyncClient for the running event loop: the one passed in, or one owned per
         loop (pooled connections belong to one loop, e.g. successive ``asyncio.run``)."""
-        if self._user_async_client is not None:
-            return self._user_async_client
+        if self.options.async_http_client is not None:
+            return self.options.async_http_client
         loop = asyncio.get_running_loop()
         with self._async_lock:
             client = self._async_clients.get(loop)
@@ -500,14 +453,14 @@ class RemoteJinaCLIP(JinaCLIP):
         with self._async_lock:
             slots = self._async_slots.get(loop)
             if slots is None:
-                slots = self._async_slots[loop] = asyncio.Semaphore(self._max_concurrency)
+                slots = self._async_slots[loop] = asyncio.Semaphore(self.options.max_concurrency)
             return slots
 
     async def _run_async(self, call: _Call) -> np.ndarray:
         if not call.slices:
             if self._known_dimension() is None:
                 await self.aencode_text([_PROBE_TEXT])
-            return self.empty()
+            return self.empty(call.client_dims or call.expected_dim)
         client, headers, slots = self._async_http(), self._headers(), self._async_semaphore()
         meter = UsageMeter()
         parts: list[np.ndarray | None] = [None] * len(call.slices)
@@ -570,14 +523,6 @@ class RemoteJinaCLIP(JinaCLIP):
         for client in self._close_async_clients(asyncio.get_running_loop()):
             await client.aclose()
         self.close()
-
-
-def _check_max_length(max_length: int | None) -> None:
-    if max_length is not None:
-        raise ValueError(
-            "the Embeddings API has no max_length; the server cuts texts over the model's "
-            "limit unless truncate=False, which makes them fail"
-        )
 
 
 def _warn_likely_too_long(texts: list[str]) -> None:

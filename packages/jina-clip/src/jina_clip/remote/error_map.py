@@ -33,11 +33,12 @@ __all__ = [
     "failure_from_response",
     "parse_retry_after",
     "rejected_input",
-    "request_id_of",
+    "response_request_id",
 ]
 
-#: Statuses retried with backoff (the API's own table: busy, rate limited, server side).
-RETRYABLE_STATUS = frozenset({409, 429, 500, 502, 503, 504})
+#: Statuses retried with backoff (the API's own table: busy, rate limited, server side; and
+#: 408, a server that timed out waiting for the request, as openai-python retries it).
+RETRYABLE_STATUS = frozenset({408, 409, 429, 500, 502, 503, 504})
 
 _MAX_MESSAGE = 500
 
@@ -75,7 +76,7 @@ def parse_retry_after(value: str | None, *, now: float | None = None) -> float |
     return max(0.0, seconds)
 
 
-def request_id_of(response: httpx.Response, body: object = None) -> str | None:
+def response_request_id(response: httpx.Response, body: object = None) -> str | None:
     """The request id from the error body, else the ``x-request-id`` header."""
     if isinstance(body, dict) and isinstance(body.get("request_id"), str):
         return body["request_id"]
@@ -127,7 +128,7 @@ def failure_from_response(response: httpx.Response) -> Failure:
     fields = {
         "status_code": status,
         "code": body.get("code") if isinstance(body, dict) and body.get("code") else None,
-        "request_id": request_id_of(response, body),
+        "request_id": response_request_id(response, body),
         "body": body,
     }
     message = _message(response, body)
@@ -140,6 +141,9 @@ def failure_from_response(response: httpx.Response) -> Failure:
         )
     elif status in (402, 403):
         error = InsufficientBalanceError(f"insufficient balance or access: {message}", **fields)
+    elif status == 408:
+        error = APITimeoutError(f"the server timed out waiting for the request: {message}",
+                                **fields)
     elif status == 409:
         error = ConflictError(f"resource busy: {message}", **fields)
     elif status == 429:

@@ -18,6 +18,11 @@ class ModelSpec:
     #: Image token rule: side of the square tile and tokens per tile, if published.
     image_tile: tuple[int, int] | None = None
 
+    def check_dimensions(self, dimensions: int | None, model: str) -> None:
+        """Refuse a Matryoshka width larger than the model's (when the model is known)."""
+        if dimensions is not None and self.dimension is not None and dimensions > self.dimension:
+            raise ValueError(f"dimensions={dimensions} is larger than {model}'s {self.dimension}")
+
 
 _KNOWN = {
     # jina-clip-v1 takes neither ``task`` nor ``dimensions``; Matryoshka is done client-side.

@@ -20,7 +20,7 @@ from ..wire import (
     TextItem,
     decode_base64_embedding,
 )
-from .error_map import request_id_of
+from .error_map import response_request_id
 from .usage import TokenUsage
 
 __all__ = ["Envelope", "image_item", "parse_embeddings", "text_item"]
@@ -79,7 +79,7 @@ def _invalid(
     return ResponseValidationError(
         f"invalid response: {message}",
         status_code=response.status_code,
-        request_id=request_id_of(response, body),
+        request_id=response_request_id(response, body),
     )
 
 

@@ -22,12 +22,12 @@ __all__ = [
     "image_size",
 ]
 
-TOKENS_PER_WORD = 1.1
 
 
 def estimate_tokens_per_text(texts: Sequence[str]) -> list[int]:
-    """Jina's estimate for each text (about 1.1 tokens per whitespace-separated word)."""
-    return [math.ceil(len(text.split()) * TOKENS_PER_WORD) for text in texts]
+    """Jina's estimate for each text (about 1.1 tokens per whitespace-separated word), in
+    integers: ``100 * 1.1`` is 110.00000000000001 in floats, which would round up to 111."""
+    return [-(-len(text.split()) * 11 // 10) for text in texts]
 
 
 def estimate_text_tokens(texts: Sequence[str]) -> int:

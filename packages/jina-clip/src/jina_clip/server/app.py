@@ -13,7 +13,6 @@ import asyncio
 import concurrent.futures
 import contextlib
 import hmac
-import inspect
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
@@ -66,11 +65,6 @@ class ServerState:
         self.model_pool = concurrent.futures.ThreadPoolExecutor(1, "jina-clip-model")
         self.image_pool = concurrent.futures.ThreadPoolExecutor(
             settings.image_workers, "jina-clip-decode")
-        self._text_kwargs = self._supported_kwargs(
-            encoder.encode_text, normalize=False, max_length=settings.max_text_tokens,
-            truncate=True)
-        self._count_tokens: Callable[[list[str]], list[int]] | None = getattr(
-            encoder, "count_tokens", None)
         size = settings.max_batch_size
         common: dict[str, Any] = dict(
             executor=self.model_pool, max_batch_size=size, max_wait_ms=settings.max_wait_ms,
@@ -80,25 +74,12 @@ class ServerState:
         self.image_batcher: DynamicBatcher[Any] = DynamicBatcher(
             self._encode_images, name="image", **common)
 
-    @staticmethod
-    def _supported_kwargs(fn: Callable[..., Any], **wanted: Any) -> dict[str, Any]:
-        """The subset of ``wanted`` that ``fn`` accepts (``truncate`` is LocalJinaCLIP's)."""
-        params = inspect.signature(fn).parameters
-        if any(p.kind is p.VAR_KEYWORD for p in params.values()):
-            return wanted
-        return {k: v for k, v in wanted.items() if k in params}
-
     def _encode_texts(self, texts: list[str]) -> np.ndarray:
-        return self.encoder.encode_text(texts, batch_size=len(texts), **self._text_kwargs)
+        return self.encoder.encode_text(texts, batch_size=len(texts), normalize=False,
+                                        max_length=self.settings.max_text_tokens, truncate=True)
 
     def _encode_images(self, images: list[Any]) -> np.ndarray:
         return self.encoder.encode_image(images, normalize=False, batch_size=len(images))
-
-    def count_tokens(self, texts: list[str]) -> list[int]:
-        """Tokens per text: the encoder's tokenizer, else ~1 token per word plus CLS/SEP."""
-        if self._count_tokens is not None:
-            return list(self._count_tokens(texts))
-        return [len(t.split()) + 2 for t in texts]
 
     async def aclose(self) -> None:
         await self.text_batcher.aclose()
@@ -192,7 +173,7 @@ class EmbeddingService:
         """Texts and their usage tokens; over-long ones fail unless ``truncate``."""
         texts = [t for _, t in parsed.texts]
         loop = asyncio.get_running_loop()
-        counts = await loop.run_in_executor(self.state.image_pool, self.state.count_tokens,
+        counts = await loop.run_in_executor(self.state.image_pool, self.state.encoder.count_tokens,
                                             texts)
         limit = self.settings.max_text_tokens
         if not truncate:

@@ -45,7 +45,8 @@ def error_response(status: int, detail: str, request_id: str, *, code: str | Non
                         headers={**(headers or {}), "x-request-id": request_id})
 
 
-def request_id_of(request: Request) -> str:
+def assigned_request_id(request: Request) -> str:
+    """The id the request-context middleware gave this request ("" before it ran)."""
     return getattr(request.state, "request_id", "") or ""
 
 
@@ -75,24 +76,24 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(HTTPError)
     async def _http_error(request: Request, exc: HTTPError) -> JSONResponse:
-        return error_response(exc.status, exc.detail, request_id_of(request), code=exc.code,
+        return error_response(exc.status, exc.detail, assigned_request_id(request), code=exc.code,
                               headers=exc.headers)
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
-        return error_response(422, _validation_detail(exc), request_id_of(request))
+        return error_response(422, _validation_detail(exc), assigned_request_id(request))
 
     @app.exception_handler(StarletteHTTPException)
     async def _starlette(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return error_response(exc.status_code, str(exc.detail), request_id_of(request),
+        return error_response(exc.status_code, str(exc.detail), assigned_request_id(request),
                               headers=dict(exc.headers or {}))
 
     @app.exception_handler(UnsafeURLError)
     async def _unsafe(request: Request, exc: UnsafeURLError) -> JSONResponse:
-        return error_response(422, str(exc), request_id_of(request), code="unsafe_url")
+        return error_response(422, str(exc), assigned_request_id(request), code="unsafe_url")
 
     @app.exception_handler(InputError)
     async def _input(request: Request, exc: InputError) -> JSONResponse:
         unsafe = isinstance(exc.__cause__, UnsafeURLError)  # the guard refused a fetch hop
-        return error_response(422, str(exc), request_id_of(request),
+        return error_response(422, str(exc), assigned_request_id(request),
                               code="unsafe_url" if unsafe else "invalid_input")

@@ -1,6 +1,7 @@
 """Per-instance runtime state of `JinaCLIPEmbedding`, kept out of its configuration.
 
-(The lazily built encoder itself lives in the core: :class:`jina_clip.lazy.LazyEncoder`.)
+(The lazily built encoder itself lives in the core:
+:class:`jina_clip.integration.LazyEncoderSettings`.)
 
 * :func:`batch_scope` / :func:`reindexed` make an input error raised for one LlamaIndex batch
   name the input's position in the whole list the caller passed, not in the batch;
@@ -14,8 +15,7 @@ import contextvars
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from jina_clip import InputError
-from jina_clip.positions import input_positions
+from jina_clip.integration import InputError, input_positions
 
 __all__ = ["batch_scope", "caller_position", "reindexed", "warnings_numbered_for_caller"]
 

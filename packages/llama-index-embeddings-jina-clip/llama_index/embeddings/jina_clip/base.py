@@ -13,9 +13,14 @@ from typing import Any
 import numpy as np
 from typing_extensions import Self
 
-from jina_clip import ImageInput, InputError
-from jina_clip.lazy import LazyEncoderSettings
-from jina_clip.settings import DEFAULT_API_MODEL, DEFAULT_LOCAL_MODEL
+from jina_clip.integration import (
+    DEFAULT_API_MODEL,
+    DEFAULT_LOCAL_MODEL,
+    QUERY_TASK,
+    ImageInput,
+    InputError,
+    LazyEncoderSettings,
+)
 from llama_index.core.base.embeddings.base import Embedding
 from llama_index.core.bridge.pydantic import (
     ConfigDict,
@@ -32,8 +37,6 @@ from ._runtime import batch_scope, reindexed, warnings_numbered_for_caller
 
 __all__ = ["DEFAULT_EMBED_BATCH_SIZE", "QUERY_TASK", "JinaCLIPEmbedding"]
 
-#: The ``task`` sent with queries (jina-clip-v2 on the API adapts queries to it; v1 ignores it).
-QUERY_TASK = "retrieval.query"
 #: Inputs per LlamaIndex batch. LlamaIndex's default (10) starves a local model's batches.
 DEFAULT_EMBED_BATCH_SIZE = 32
 

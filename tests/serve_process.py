@@ -1,5 +1,8 @@
-"""``jina-clip serve`` in a subprocess on 127.0.0.1, as a user runs it: for tests, benchmarks
-and demos that need a real server process (its own GIL, its own memory, killable).
+"""``jina-clip serve`` in a subprocess on 127.0.0.1, as a user runs it: for the tests and the
+benchmarks that need a real server process (its own GIL, its own memory, killable).
+
+Test tooling, so it lives with the tests rather than in the runtime package: tests import
+``tests.serve_process``; the scripts in ``benchmarks/`` put the checkout on ``sys.path`` first.
 
 Output goes to a temporary file, not a pipe (a full pipe would block a chatty server); the
 server reads no API key from the environment and, unless ``offline=False``, never touches

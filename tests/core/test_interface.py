@@ -1,0 +1,48 @@
+"""Every encoder implements the whole `JinaCLIP` interface: the same per-call options, and
+`count_tokens`, so callers (the server, the plugins) never probe what an encoder accepts."""
+
+from __future__ import annotations
+
+import inspect
+
+import pytest
+
+from jina_clip import JinaCLIP
+from jina_clip.local.encoder import LocalJinaCLIP
+from jina_clip.options import CallOptions
+from jina_clip.remote.encoder import RemoteJinaCLIP
+
+METHODS = ("encode_text", "aencode_text", "encode_image", "aencode_image")
+
+
+def _keywords(fn: object) -> dict[str, object]:
+    params = inspect.signature(fn).parameters.values()  # type: ignore[arg-type]
+    return {p.name: p.default for p in params if p.kind is p.KEYWORD_ONLY}
+
+
+@pytest.mark.parametrize("encoder", [LocalJinaCLIP, RemoteJinaCLIP])
+@pytest.mark.parametrize("method", METHODS)
+def test_encoders_take_exactly_the_interfaces_options(encoder: type, method: str) -> None:
+    assert _keywords(getattr(encoder, method)) == _keywords(getattr(JinaCLIP, method))
+
+
+def test_the_interface_options_are_the_call_options() -> None:
+    """Each per-call keyword is declared (and validated) once, in ``CallOptions``."""
+    text = _keywords(JinaCLIP.encode_text)
+    assert set(text) == set(CallOptions.model_fields)
+    assert all(default is None for default in text.values())
+    assert set(_keywords(JinaCLIP.encode_image)) == set(text) - {"max_length", "truncate", "task"}
+
+
+def test_count_tokens_is_abstract() -> None:
+    class Partial(JinaCLIP):
+        dimension = 4  # type: ignore[assignment]
+        model_name = "partial"  # type: ignore[assignment]
+
+        def encode_text(self, texts, **kw):  # type: ignore[no-untyped-def, override]
+            raise NotImplementedError
+
+        encode_image = aencode_text = aencode_image = encode_text  # type: ignore[assignment]
+
+    with pytest.raises(TypeError, match="count_tokens"):
+        Partial()  # type: ignore[abstract]
