@@ -15,7 +15,8 @@ __all__ = ["options_from_args", "run_corpus_command"]
 
 def options_from_args(args: argparse.Namespace) -> Any:
     """``EmbedOptions`` from the parsed flags; flags left unset keep the model's defaults."""
-    from ..settings import DEFAULT_LOCAL_MODEL, JinaCLIPSettings
+    from ..defaults import DEFAULT_LOCAL_MODEL
+    from ..settings import JinaCLIPSettings
     from .options import EmbedOptions
 
     encoder: dict[str, Any] = {

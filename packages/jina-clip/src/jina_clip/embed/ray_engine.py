@@ -199,7 +199,7 @@ def run_ray(
     import ray
     from ray.data import ActorPoolStrategy, DataContext
 
-    from ..settings import DEFAULT_API_MODEL, DEFAULT_LOCAL_MODEL
+    from ..defaults import DEFAULT_API_MODEL, DEFAULT_LOCAL_MODEL
 
     started_here = _init_ray(options)
     try:
