@@ -187,3 +187,21 @@ def test_cut_texts_are_named_by_id(tiny_checkpoint: Path, tmp_path: Path) -> Non
     with pytest.warns(TruncationWarning, match="ids: 'long-one'"):
         embed_corpus(table, tmp_path / "out", EmbedOptions(encoder=encoder))
     assert len(read_embeddings(tmp_path / "out")) == 2
+
+
+def test_image_urls_are_fetched_and_a_404_is_an_error(
+    image_corpus: Path, tiny_checkpoint: Path, core_encoder: Any, tmp_path: Path
+) -> None:
+    from ..loopback import serve_http
+
+    good = good_image_ids(image_corpus)[:3]
+    with serve_http(directory=image_corpus) as base:
+        table = tmp_path / "urls.csv"
+        table.write_text("id,image\n" + "".join(f"{n},{base}/{p}\n" for n, p in enumerate(good))
+                         + f"404,{base}/a/nope.png\n")
+        embed_corpus(table, tmp_path / "out", _options(tiny_checkpoint))
+    rows = read_embeddings(tmp_path / "out")
+    np.testing.assert_allclose(np.stack([rows[(str(n), "image")] for n in range(3)]),
+                               core_encoder.encode_image([str(image_corpus / p) for p in good]),
+                               atol=1e-6)
+    assert read_errors(tmp_path / "out") == {("404", "image"): "ImageFetchError"}

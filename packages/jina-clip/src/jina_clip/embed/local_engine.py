@@ -13,6 +13,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..images.fetch import UrlFetcher
 from ..progress import progress_counter
 from .items import (
     Failure,
@@ -69,10 +70,11 @@ def unseen_items(
             yield item
 
 
-def _prepare(options: EmbedOptions, entry: Item | Failure) -> Item | Failure:
+def _prepare(options: EmbedOptions, fetcher: UrlFetcher, entry: Item | Failure) -> Item | Failure:
     if isinstance(entry, Failure):
         return entry
-    return prepare_item(entry, keep=options.keep(), limits=options.image_limits())
+    return prepare_item(entry, keep=options.keep(), limits=options.image_limits(),
+                        fetcher=fetcher)
 
 
 def run_local(
@@ -81,7 +83,8 @@ def run_local(
     """Embed every unfinished input of ``corpus`` into ``output``."""
     stats = RunStats()
     entries = unseen_items(iter_items(corpus), finished, stats)
-    prepare = partial(_prepare, options)
+    fetcher = UrlFetcher(limits=options.image_limits())  # one client: connection reuse
+    prepare = partial(_prepare, options, fetcher)
     emb = ShardWriter(output / EMBEDDINGS_DIR, embeddings_schema(clip.dimension),
                       rows_per_shard=options.rows_per_shard,
                       row_group_rows=min(4096, options.rows_per_shard))
@@ -91,7 +94,7 @@ def run_local(
     bar = progress_counter(None, enabled=options.show_progress,  # type: ignore[arg-type]
                            unit="item", desc="embed")
     with ThreadPoolExecutor(options.decode_workers, thread_name_prefix="embed-decode") as pool, \
-            emb, err, bar:
+            fetcher, emb, err, bar:
         ahead: deque[list[Future[Item | Failure]]] = deque()
         batches = batched(entries, options.batch_size)  # type: ignore[arg-type]
         for batch in batches:

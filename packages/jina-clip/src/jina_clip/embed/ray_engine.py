@@ -40,6 +40,7 @@ from .sources import Corpus, image_file_item, iter_tar_samples, table_items, web
 if TYPE_CHECKING:
     import pyarrow as pa
 
+    from ..images.fetch import UrlFetcher
     from ..images.sources import ImageLimits
     from ..settings import JinaCLIPSettings
     from .options import EmbedOptions
@@ -73,6 +74,18 @@ def _raw_items(rows: dict[str, list[Any]], corpus: Corpus) -> list[Item]:
     return items
 
 
+#: One URL client per worker process and limits (connection reuse across blocks).
+_FETCHERS: dict[ImageLimits, UrlFetcher] = {}
+
+
+def _fetcher(limits: ImageLimits) -> UrlFetcher:
+    from ..images.fetch import UrlFetcher
+
+    if limits not in _FETCHERS:
+        _FETCHERS[limits] = UrlFetcher(limits=limits)
+    return _FETCHERS[limits]
+
+
 def _decode_block(
     block: pa.Table, corpus: Corpus, finished: frozenset[str], limits: ImageLimits
 ) -> pa.Table:
@@ -84,7 +97,7 @@ def _decode_block(
     for raw in _raw_items(block.to_pydict(), corpus):
         if item_key(raw.id, raw.modality) in finished:
             continue
-        ready = prepare_item(raw, keep="bytes", limits=limits)
+        ready = prepare_item(raw, keep="bytes", limits=limits, fetcher=_fetcher(limits))
         out["id"].append(ready.id)
         out["modality"].append(ready.modality)
         if isinstance(ready, Failure):
