@@ -159,7 +159,7 @@ def _table_corpus(
     if text_column is None and image_column is None:
         raise CorpusError(f"table {files[0]} has no 'text' or 'image' column; name one with "
                           "--text-column or --image-column")
-    root = os.path.dirname(files[0]) or "."
+    root = os.path.dirname(os.path.abspath(files[0]))  # image paths are relative to it
     return Corpus("table", tuple(files), root, id_column=id_column, text_column=text_column,
                   image_column=image_column, table_format=table_format)
 
