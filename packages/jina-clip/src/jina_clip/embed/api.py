@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import datetime as _dt
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .. import __version__
+from .local_engine import RunStats
 from .options import EmbedOptions
 from .output import EMBEDDINGS_DIR, ERRORS_DIR, MANIFEST, count_rows, write_json_atomic
 from .resume import prepare_output_dir
@@ -61,6 +63,7 @@ def embed_corpus(
 ) -> EmbedReport:
     """Embed every input of ``source`` into ``output``. ``clip`` (local engine only) reuses an
     encoder you already built instead of building one from ``options.encoder``."""
+    stats = RunStats(time.perf_counter())
     options = options or EmbedOptions()
     if clip is not None and options.engine != "local":
         raise ValueError("clip= is for the local engine; the Ray engine builds one per worker")
@@ -71,14 +74,14 @@ def embed_corpus(
     if options.engine == "ray":
         from .ray_engine import run_ray
 
-        stats, model_name, dimension = run_ray(corpus, out, options, finished)
+        stats, model_name, dimension = run_ray(corpus, out, options, finished, stats)
     else:
         from .local_engine import run_local
 
         own = clip is None
         encoder = options.encoder.build() if clip is None else clip
         try:
-            stats = run_local(corpus, out, options, encoder, finished)
+            run_local(corpus, out, options, encoder, finished, stats)
             model_name, dimension = encoder.model_name, encoder.dimension
         finally:
             if own:

@@ -37,11 +37,12 @@ __all__ = ["RunStats", "run_local", "unseen_items"]
 class RunStats:
     """What one run did (the manifest counts the files instead, across resumed runs)."""
 
-    def __init__(self) -> None:
+    def __init__(self, started: float | None = None) -> None:
         self.embedded = 0
         self.failed = 0
         self.skipped = 0
-        self.started = time.perf_counter()
+        #: ``time.perf_counter()`` when the command started (model loading included).
+        self.started = time.perf_counter() if started is None else started
         self.first_output_s: float | None = None
 
     def wrote(self, embedded: int, failed: int) -> None:
@@ -78,10 +79,10 @@ def _prepare(options: EmbedOptions, fetcher: UrlFetcher, entry: Item | Failure) 
 
 
 def run_local(
-    corpus: Corpus, output: Path, options: EmbedOptions, clip: JinaCLIP, finished: set[str]
+    corpus: Corpus, output: Path, options: EmbedOptions, clip: JinaCLIP, finished: set[str],
+    stats: RunStats,
 ) -> RunStats:
     """Embed every unfinished input of ``corpus`` into ``output``."""
-    stats = RunStats()
     entries = unseen_items(iter_items(corpus), finished, stats)
     fetcher = UrlFetcher(limits=options.image_limits())  # one client: connection reuse
     prepare = partial(_prepare, options, fetcher)

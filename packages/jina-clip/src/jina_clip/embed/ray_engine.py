@@ -206,7 +206,7 @@ def _init_ray(options: EmbedOptions) -> bool:
 
 
 def run_ray(
-    corpus: Corpus, output: Path, options: EmbedOptions, finished: set[str]
+    corpus: Corpus, output: Path, options: EmbedOptions, finished: set[str], stats: RunStats
 ) -> tuple[RunStats, str, int]:
     """Embed every unfinished input with Ray Data; returns (stats, model name, dimension)."""
     import ray
@@ -232,7 +232,6 @@ def run_ray(
             compute=ActorPoolStrategy(size=options.workers),
             num_cpus=options.cpus_per_worker, num_gpus=options.gpus_per_worker or None,
         )
-        stats = RunStats()
         stats.skipped = len(finished)  # the decode tasks skip them; counted from the output
         dimension = _drain(ds, output, options, stats, failures)
     finally:
