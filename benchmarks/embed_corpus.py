@@ -111,8 +111,7 @@ def _memory_child(mode: str, table: str, model: str, out: str) -> None:
 
     clip = _settings(model).build()
     if mode == "engine":
-        embed_corpus(table, out, EmbedOptions(batch_size=256), clip=clip)
-        n = pq.ParquetFile(next(Path(out, "embeddings").glob("*.parquet"))).metadata.num_rows
+        n = embed_corpus(table, out, EmbedOptions(batch_size=256), clip=clip).embedded
     else:
         texts = pq.read_table(table).column("text").to_pylist()
         matrix = np.concatenate([clip.encode_text(texts[i:i + 256])
