@@ -205,3 +205,38 @@ def test_image_urls_are_fetched_and_a_404_is_an_error(
                                core_encoder.encode_image([str(image_corpus / p) for p in good]),
                                atol=1e-6)
     assert read_errors(tmp_path / "out") == {("404", "image"): "ImageFetchError"}
+
+
+def test_cli_corpus_mode_usage_errors_exit_2(
+    text_tables: dict[str, Path], tiny_checkpoint: Path, tmp_path: Path, capsys: Any
+) -> None:
+    from jina_clip import cli
+
+    base = ["embed", "--model", str(tiny_checkpoint), "--device", "cpu", "--no-progress"]
+    assert cli.main([*base, str(text_tables["csv"])]) == 2
+    assert "needs both INPUT and --output" in capsys.readouterr().err
+    assert cli.main([*base, str(text_tables["csv"]), "-o", str(tmp_path), "--text", "x"]) == 2
+    assert cli.main([*base, str(text_tables["csv"]), "-o", str(tmp_path)]) == 2
+    assert "no 'id' column" in capsys.readouterr().err
+    args = [*base, str(text_tables["csv"]), "-o", str(tmp_path), "--id-column", "doc_id",
+            "--text-column", "body"]
+    assert cli.main(args) == 0
+    assert '"embedded": 150' in capsys.readouterr().out
+    assert cli.main(args) == 2
+    assert "pass --resume" in capsys.readouterr().err
+    assert cli.main([*args, "--resume"]) == 0
+    assert '"skipped": 150' in capsys.readouterr().out
+
+
+def test_dimensions_cut_every_vector_and_the_manifest_says_so(
+    text_tables: dict[str, Path], tiny_checkpoint: Path, core_encoder: Any, tmp_path: Path
+) -> None:
+    encoder = JinaCLIPSettings(backend="local", model=str(tiny_checkpoint), device="cpu",
+                               dimensions=32)
+    embed_corpus(text_tables["parquet"], tmp_path, EmbedOptions(
+        encoder=encoder, id_column="doc_id", text_column="body"))
+    rows = read_embeddings(tmp_path)
+    assert {v.shape for v in rows.values()} == {(32,)}
+    assert check_manifest(tmp_path)["dimension"] == 32
+    full = core_encoder.encode_text([corpus_texts()["t000"]], normalize=False)[0][:32]
+    np.testing.assert_allclose(rows[("t000", "text")], full / np.linalg.norm(full), atol=1e-5)
