@@ -223,7 +223,9 @@ def run_ray(
             settings = settings.model_copy(update={"model": os.path.abspath(settings.model)})
         corpus, failures = _unreadable_files(corpus, finished)
         ds = _read(corpus).map_batches(
-            _decode_block, batch_format="pyarrow", batch_size=options.batch_size,
+            _decode_block, batch_format="pyarrow",
+            # a webdataset row is a whole shard: one per call keeps memory at one shard
+            batch_size=1 if corpus.kind == "webdataset" else options.batch_size,
             fn_kwargs={"corpus": corpus, "finished": frozenset(finished),
                        "limits": options.image_limits()},
         ).map_batches(
