@@ -23,7 +23,17 @@ def _keywords(fn: object) -> dict[str, object]:
 @pytest.mark.parametrize("encoder", [LocalJinaCLIP, RemoteJinaCLIP])
 @pytest.mark.parametrize("method", METHODS)
 def test_encoders_take_exactly_the_interfaces_options(encoder: type, method: str) -> None:
-    assert _keywords(getattr(encoder, method)) == _keywords(getattr(JinaCLIP, method))
+    """The public methods are the interface's own (declared once, validating the keywords);
+    encoders implement the ``_encode_*`` hooks, which receive the validated options."""
+    assert getattr(encoder, method) is getattr(JinaCLIP, method)
+    assert getattr(encoder, f"_{method}") is not getattr(JinaCLIP, f"_{method}")
+
+
+def test_each_encoder_validates_calls_with_its_options_model() -> None:
+    from jina_clip.remote.options import RemoteCallOptions
+
+    assert LocalJinaCLIP.call_options is CallOptions
+    assert RemoteJinaCLIP.call_options is RemoteCallOptions
 
 
 def test_the_interface_options_are_the_call_options() -> None:
@@ -39,10 +49,10 @@ def test_count_tokens_is_abstract() -> None:
         dimension = 4  # type: ignore[assignment]
         model_name = "partial"  # type: ignore[assignment]
 
-        def encode_text(self, texts, **kw):  # type: ignore[no-untyped-def, override]
+        def _encode_text(self, texts, call):  # type: ignore[no-untyped-def, override]
             raise NotImplementedError
 
-        encode_image = aencode_text = aencode_image = encode_text  # type: ignore[assignment]
+        _encode_image = _aencode_text = _aencode_image = _encode_text  # type: ignore[assignment]
 
     with pytest.raises(TypeError, match="count_tokens"):
         Partial()  # type: ignore[abstract]

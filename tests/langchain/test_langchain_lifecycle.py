@@ -45,22 +45,22 @@ class FakeEncoder(JinaCLIP):
     def _vectors(self, n: int) -> np.ndarray:
         return np.full((n, 4), 0.5, dtype=np.float32)
 
-    def encode_text(self, texts: Sequence[str], **kw: Any) -> np.ndarray:
-        self.calls.append(("text", kw.get("task")))
+    def _encode_text(self, texts: Sequence[str], call: Any) -> np.ndarray:
+        self.calls.append(("text", call.task))
         return self._vectors(len(texts))
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         return [len(t.split()) for t in texts]
 
-    def encode_image(self, images: Sequence[Any], **kw: Any) -> np.ndarray:
+    def _encode_image(self, images: Sequence[Any], call: Any) -> np.ndarray:
         self.calls.append(("image", None))
         return self._vectors(len(images))
 
-    async def aencode_text(self, texts: Sequence[str], **kw: Any) -> np.ndarray:
-        self.calls.append(("atext", kw.get("task")))
+    async def _aencode_text(self, texts: Sequence[str], call: Any) -> np.ndarray:
+        self.calls.append(("atext", call.task))
         return self._vectors(len(texts))
 
-    async def aencode_image(self, images: Sequence[Any], **kw: Any) -> np.ndarray:
+    async def _aencode_image(self, images: Sequence[Any], call: Any) -> np.ndarray:
         self.calls.append(("aimage", None))
         return self._vectors(len(images))
 

@@ -36,14 +36,14 @@ class FakeEncoder(JinaCLIP):
     def _rows(self, items: Sequence[Any]) -> np.ndarray:
         return np.array([[len(str(x)), 1, 0, 0] for x in items], dtype=np.float32)
 
-    def encode_text(self, texts: Sequence[str], *, task: str | None = None, **_: Any):
-        self.tasks.append(task)
+    def _encode_text(self, texts: Sequence[str], call: Any):
+        self.tasks.append(call.task)
         return self._rows(texts)
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         return [len(t.split()) for t in texts]
 
-    def encode_image(self, images: Sequence[Any], **_: Any):
+    def _encode_image(self, images: Sequence[Any], call: Any):
         return self._rows(images)
 
     async def _count(self, items: Sequence[Any]) -> np.ndarray:
@@ -55,11 +55,11 @@ class FakeEncoder(JinaCLIP):
         finally:
             self.in_flight -= 1
 
-    async def aencode_text(self, texts: Sequence[str], *, task: str | None = None, **_: Any):
-        self.tasks.append(task)
+    async def _aencode_text(self, texts: Sequence[str], call: Any):
+        self.tasks.append(call.task)
         return await self._count(texts)
 
-    async def aencode_image(self, images: Sequence[Any], **_: Any):
+    async def _aencode_image(self, images: Sequence[Any], call: Any):
         return await self._count(images)
 
 

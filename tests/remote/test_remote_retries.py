@@ -66,12 +66,6 @@ def test_retry_after_over_the_cap_gives_up_naming_the_wait(api, make_encoder, tw
     assert isinstance(err.__cause__, RateLimitError)
 
 
-def test_408_is_retried(api, make_encoder, twin):
-    api.queue(_error(408))
-    _check_ok(api, twin(make_encoder(), "encode_text", TEXTS))
-    assert len(api.requests) == 2
-
-
 def test_408_exhausted_raises_a_timeout_error(api, make_encoder, twin):
     api.default = _error(408)
     with pytest.raises(APITimeoutError) as info:
@@ -111,8 +105,9 @@ def test_5xx_exhausted_raises_server_error(api, make_encoder, twin):
     assert len(api.requests) == 2
 
 
-def test_409_then_success(api, make_encoder, twin):
-    api.queue(_error(409))
+@pytest.mark.parametrize("status", [408, 409])
+def test_408_and_409_then_success(api, make_encoder, twin, status):
+    api.queue(_error(status))
     _check_ok(api, twin(make_encoder(), "encode_text", TEXTS))
     assert len(api.requests) == 2
 

@@ -56,7 +56,7 @@ class FakeEncoder(JinaCLIP):
     def count_tokens(self, texts: list[str]) -> list[int]:
         return [len(t.split()) + 2 for t in texts]
 
-    def encode_text(self, texts: Sequence[str], **kw: Any) -> np.ndarray:
+    def _encode_text(self, texts: Sequence[str], call: Any) -> np.ndarray:
         texts = list(texts)
         with self.lock:
             self.text_calls.append(texts)
@@ -65,16 +65,16 @@ class FakeEncoder(JinaCLIP):
             raise RuntimeError("the model exploded")
         return np.stack([self.text_vector(t) for t in texts])
 
-    def encode_image(self, images: Sequence[Any], **kw: Any) -> np.ndarray:
+    def _encode_image(self, images: Sequence[Any], call: Any) -> np.ndarray:
         with self.lock:
             self.image_calls.append(len(images))
         time.sleep(self.delay)
         return np.stack([self.image_vector(im) for im in images])
 
-    async def aencode_text(self, texts: Sequence[str], **kw: Any) -> np.ndarray:
+    async def _aencode_text(self, texts: Sequence[str], call: Any) -> np.ndarray:
         raise NotImplementedError
 
-    async def aencode_image(self, images: Sequence[Any], **kw: Any) -> np.ndarray:
+    async def _aencode_image(self, images: Sequence[Any], call: Any) -> np.ndarray:
         raise NotImplementedError
 
 

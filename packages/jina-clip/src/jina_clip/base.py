@@ -35,12 +35,13 @@ from __future__ import annotations
 import os
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from typing import IO, TYPE_CHECKING, Any, Union
+from typing import IO, TYPE_CHECKING, Any, ClassVar, Union
 
 import numpy as np
 
 from .defaults import DEFAULT_API_MODEL, DEFAULT_LOCAL_MODEL
 from .errors import ImageInputError, TextInputError
+from .options import CallOptions
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -138,7 +139,9 @@ class JinaCLIP(ABC):
     def model_name(self) -> str:
         """The model this encoder runs or calls (hub id, directory or API model name)."""
 
-    @abstractmethod
+    #: Validates one call's keywords (the remote encoder's adds the API's own limits).
+    call_options: ClassVar[type[CallOptions]] = CallOptions
+
     def encode_text(
         self,
         texts: Sequence[str],
@@ -151,9 +154,13 @@ class JinaCLIP(ABC):
         truncate: bool | None = None,
         dimensions: int | None = None,
     ) -> np.ndarray:
-        """Embed texts. Returns float32 ``(len(texts), dimension)``."""
+        """Embed texts. Returns float32 ``(len(texts), dimension)`` (``dimensions`` wide when
+        given)."""
+        call = self.call_options(max_length=max_length, normalize=normalize,
+                                 batch_size=batch_size, show_progress=show_progress,
+                                 task=task, truncate=truncate, dimensions=dimensions)
+        return self._encode_text(texts, call)
 
-    @abstractmethod
     def encode_image(
         self,
         images: Sequence[ImageInput],
@@ -163,9 +170,12 @@ class JinaCLIP(ABC):
         show_progress: bool | None = None,
         dimensions: int | None = None,
     ) -> np.ndarray:
-        """Embed images. Returns float32 ``(len(images), dimension)``."""
+        """Embed images. Returns float32 ``(len(images), dimension)`` (``dimensions`` wide when
+        given)."""
+        call = self.call_options(normalize=normalize, batch_size=batch_size,
+                                 show_progress=show_progress, dimensions=dimensions)
+        return self._encode_image(images, call)
 
-    @abstractmethod
     async def aencode_text(
         self,
         texts: Sequence[str],
@@ -179,8 +189,11 @@ class JinaCLIP(ABC):
         dimensions: int | None = None,
     ) -> np.ndarray:
         """Async twin of :meth:`encode_text`."""
+        call = self.call_options(max_length=max_length, normalize=normalize,
+                                 batch_size=batch_size, show_progress=show_progress,
+                                 task=task, truncate=truncate, dimensions=dimensions)
+        return await self._aencode_text(texts, call)
 
-    @abstractmethod
     async def aencode_image(
         self,
         images: Sequence[ImageInput],
@@ -191,6 +204,28 @@ class JinaCLIP(ABC):
         dimensions: int | None = None,
     ) -> np.ndarray:
         """Async twin of :meth:`encode_image`."""
+        call = self.call_options(normalize=normalize, batch_size=batch_size,
+                                 show_progress=show_progress, dimensions=dimensions)
+        return await self._aencode_image(images, call)
+
+    # What each encoder implements: the four calls with their keywords validated. A warning
+    # raised in them needs one more stack level than the public method's caller.
+
+    @abstractmethod
+    def _encode_text(self, texts: Sequence[str], call: CallOptions) -> np.ndarray:
+        """:meth:`encode_text`, its keywords validated."""
+
+    @abstractmethod
+    def _encode_image(self, images: Sequence[ImageInput], call: CallOptions) -> np.ndarray:
+        """:meth:`encode_image`, its keywords validated."""
+
+    @abstractmethod
+    async def _aencode_text(self, texts: Sequence[str], call: CallOptions) -> np.ndarray:
+        """:meth:`aencode_text`, its keywords validated."""
+
+    @abstractmethod
+    async def _aencode_image(self, images: Sequence[ImageInput], call: CallOptions) -> np.ndarray:
+        """:meth:`aencode_image`, its keywords validated."""
 
     @abstractmethod
     def count_tokens(self, texts: Sequence[str]) -> list[int]:

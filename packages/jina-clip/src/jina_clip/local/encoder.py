@@ -124,13 +124,13 @@ class LocalJinaCLIP(JinaCLIP):
             raise ValueError(f"dimensions must be between 1 and {native}, got {dimensions}")
         return dimensions
 
-    def _call(self, **overrides: Any) -> LocalOptions:
-        """The options of one call: the per-call keywords (validated) over the encoder's."""
-        call = self.options.merged(CallOptions(**overrides))
-        if call.dimensions is None and self.dimensions is not None:  # checkpoint's default
-            return call.model_copy(update={"dimensions": self.dimensions})
-        self._checked_dimensions(call.dimensions)
-        return call
+    def _resolve(self, call: CallOptions) -> LocalOptions:
+        """The options of one call: its validated keywords over the encoder's."""
+        opts = self.options.merged(call)
+        if opts.dimensions is None and self.dimensions is not None:  # checkpoint's default
+            return opts.model_copy(update={"dimensions": self.dimensions})
+        self._checked_dimensions(opts.dimensions)
+        return opts
 
     # --- properties --------------------------------------------------------------------------
 
@@ -160,9 +160,14 @@ class LocalJinaCLIP(JinaCLIP):
         """Token ids per text, checked against ``max_length``: cut with one warning for the
         call (``truncate`` None), cut silently (True) or raise (False). None means the
         encoder's setting, for both."""
-        return self._tokenize(texts, self._call(max_length=max_length, truncate=truncate))
+        call = CallOptions(max_length=max_length, truncate=truncate)
+        return self._tokenize(texts, self._resolve(call), stacklevel=3)
 
-    def _tokenize(self, texts: Sequence[str], call: LocalOptions) -> list[list[int]]:
+    def _tokenize(
+        self, texts: Sequence[str], call: LocalOptions, *, stacklevel: int
+    ) -> list[list[int]]:
+        """``stacklevel`` of the warning, counted from here: 3 points at the caller of
+        :meth:`tokenize`, 4 at the caller of ``encode_text``."""
         limit = call.max_length or DEFAULT_MAX_LENGTH
         ids = self.tokenizer.encode(list(texts))
         long = [i for i, row in enumerate(ids) if len(row) > limit]
@@ -172,37 +177,23 @@ class LocalJinaCLIP(JinaCLIP):
         for i in long:
             ids[i] = self.tokenizer.truncate(ids[i], limit)
         if long and call.truncate is None:
-            # stacklevel 3: the warning points at the caller of encode_text / tokenize.
-            _warn(TruncationWarning(long, counts, limit), stacklevel=3)
+            _warn(TruncationWarning(long, counts, limit), stacklevel=stacklevel)
         return ids
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
         """Tokens per text, special tokens included (what the model sees, before truncation)."""
         return [len(row) for row in self.tokenizer.encode(check_texts(texts))]
 
-    def encode_text(
-        self,
-        texts: Sequence[str],
-        *,
-        max_length: int | None = None,
-        normalize: bool | None = None,
-        batch_size: int | None = None,
-        show_progress: bool | None = None,
-        task: str | None = None,
-        truncate: bool | None = None,
-        dimensions: int | None = None,
-    ) -> np.ndarray:
-        """Embed texts (``task`` is accepted for interface parity; jina-clip-v1 is symmetric
-        and uses no instruction, so it does not change the result)."""
-        call = self._call(max_length=max_length, normalize=normalize, batch_size=batch_size,
-                          show_progress=show_progress, task=task, truncate=truncate,
-                          dimensions=dimensions)
+    def _encode_text(self, texts: Sequence[str], call: CallOptions) -> np.ndarray:
+        """``call.task`` is accepted for interface parity: jina-clip-v1 is symmetric and uses
+        no instruction, so it does not change the result."""
+        opts = self._resolve(call)
         items = check_texts(texts)
         if not items:
-            return self.empty(call.dimensions)
-        ids = self._tokenize(items, call)
-        raw = self._run_text(ids, call.batch_size or self.batch_size, call.show_progress)
-        return _finish(raw, call)
+            return self.empty(opts.dimensions)
+        ids = self._tokenize(items, opts, stacklevel=4)
+        raw = self._run_text(ids, opts.batch_size or self.batch_size, opts.show_progress)
+        return _finish(raw, opts)
 
     def _run_text(self, ids: list[list[int]], batch_size: int, progress: bool) -> np.ndarray:
         out = np.empty((len(ids), self.model.text_dim), dtype=np.float32)
@@ -228,24 +219,15 @@ class LocalJinaCLIP(JinaCLIP):
 
     # --- images ------------------------------------------------------------------------------
 
-    def encode_image(
-        self,
-        images: Sequence[ImageInput],
-        *,
-        normalize: bool | None = None,
-        batch_size: int | None = None,
-        show_progress: bool | None = None,
-        dimensions: int | None = None,
-    ) -> np.ndarray:
-        """Embed images given as paths, URLs, data URIs, base64, bytes, file objects or PIL."""
-        call = self._call(normalize=normalize, batch_size=batch_size,
-                          show_progress=show_progress, dimensions=dimensions)
+    def _encode_image(self, images: Sequence[ImageInput], call: CallOptions) -> np.ndarray:
+        """Images given as paths, URLs, data URIs, base64, bytes, file objects or PIL."""
+        opts = self._resolve(call)
         items = check_images(images)
         if not items:
-            return self.empty(call.dimensions)
-        raw = self._run_images(items, call.batch_size or self.image_batch_size,
-                               call.show_progress)
-        return _finish(raw, call)
+            return self.empty(opts.dimensions)
+        raw = self._run_images(items, opts.batch_size or self.image_batch_size,
+                               opts.show_progress)
+        return _finish(raw, opts)
 
     def _decode(self, image: ImageInput, index: int) -> np.ndarray:
         """Input -> uint8 [S, S, 3] (runs on the image pool).
@@ -336,52 +318,16 @@ class LocalJinaCLIP(JinaCLIP):
         try:
             return await loop.run_in_executor(model_thread, call)
         finally:
-            for warning in deferred:  # stacklevel 3: _offload <- aencode_* <- the caller
-                warnings.warn(warning, stacklevel=3)
+            for warning in deferred:  # _offload <- _aencode_* <- aencode_* <- the caller
+                warnings.warn(warning, stacklevel=4)
 
-    async def aencode_text(
-        self,
-        texts: Sequence[str],
-        *,
-        max_length: int | None = None,
-        normalize: bool | None = None,
-        batch_size: int | None = None,
-        show_progress: bool | None = None,
-        task: str | None = None,
-        truncate: bool | None = None,
-        dimensions: int | None = None,
-    ) -> np.ndarray:
-        return await self._offload(
-            self.encode_text,
-            texts,
-            max_length=max_length,
-            normalize=normalize,
-            batch_size=batch_size,
-            show_progress=show_progress,
-            task=task,
-            truncate=truncate,
-            dimensions=dimensions,
-        )
+    async def _aencode_text(self, texts: Sequence[str], call: CallOptions) -> np.ndarray:
+        return await self._offload(self._encode_text, texts, call)
 
-    async def aencode_image(
-        self,
-        images: Sequence[ImageInput],
-        *,
-        normalize: bool | None = None,
-        batch_size: int | None = None,
-        show_progress: bool | None = None,
-        dimensions: int | None = None,
-    ) -> np.ndarray:
-        return await self._offload(
-            self.encode_image,
-            images,
-            normalize=normalize,
-            batch_size=batch_size,
-            show_progress=show_progress,
-            dimensions=dimensions,
-        )
+    async def _aencode_image(self, images: Sequence[ImageInput], call: CallOptions) -> np.ndarray:
+        return await self._offload(self._encode_image, images, call)
 
-    # --- helpers -----------------------------------------------------------------------------
+    # --- lifecycle ---------------------------------------------------------------------------
 
     def close(self) -> None:
         """Stop the worker threads and close the HTTP client for image URLs. The encoder stays
@@ -395,7 +341,6 @@ class LocalJinaCLIP(JinaCLIP):
                 pool.shutdown(wait=False, cancel_futures=True)
         if fetcher is not None:
             fetcher.close()
-
 
 
 def _finish(raw: np.ndarray, call: LocalOptions) -> np.ndarray:

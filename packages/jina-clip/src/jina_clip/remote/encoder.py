@@ -33,6 +33,7 @@ from ..errors import (
     TextInputError,
     TruncationWarning,
 )
+from ..options import CallOptions
 from ..postprocess import finalize
 from ..progress import ProgressCounter, progress_counter
 from .batching import plan_requests
@@ -97,8 +98,11 @@ class RemoteJinaCLIP(JinaCLIP):
     """jina-clip over HTTP: Jina's Embeddings API, or a self-hosted server at ``base_url``.
 
     Requests are batched (item and byte caps), run ``max_concurrency`` at a time, retried on
-    429/409/5xx/timeouts/connection errors with jittered exponential backoff honouring
-    ``Retry-After``, and validated before their vectors are returned in input order."""
+    408/409/429/5xx/timeouts/connection errors with jittered exponential backoff honouring
+    ``Retry-After`` (up to ``max_retry_after``), and validated before their vectors are
+    returned in input order."""
+
+    call_options = RemoteCallOptions
 
     def __init__(self, model: str = DEFAULT_API_MODEL, **options: Any) -> None:
         """``RemoteJinaCLIP(model, **options)``: every option is a field of
@@ -233,13 +237,9 @@ class RemoteJinaCLIP(JinaCLIP):
         return _Call(envelope, items, slices, expected, client_dims, call.normalize,
                      call.show_progress, kind)
 
-    def _call(self, **overrides: Any) -> RemoteOptions:
-        """The options of one call: the per-call keywords (validated) over the encoder's."""
-        return self.options.merged(RemoteCallOptions(**overrides))
-
-    def _plan_texts(self, texts: Sequence[str], **overrides: Any) -> _Call:
-        call = self._call(**overrides)
-        task = self._task_field(overrides.get("task"))
+    def _plan_texts(self, texts: Sequence[str], options: CallOptions) -> _Call:
+        task = self._task_field(options.task)
+        call = self.options.merged(options)
         checked = check_texts(texts)
         if call.truncate is None:
             _warn_likely_too_long(checked)
@@ -253,8 +253,8 @@ class RemoteJinaCLIP(JinaCLIP):
         return self._plan("text", [text_item(t) for t in checked], call, task=task,
                           too_large=too_large)
 
-    def _plan_images(self, images: Sequence[ImageInput], **overrides: Any) -> _Call:
-        call = self._call(**overrides)
+    def _plan_images(self, images: Sequence[ImageInput], options: CallOptions) -> _Call:
+        call = self.options.merged(options)
         checked = check_images(images)
         items = [image_item(image_to_api_string(img, index=i)) for i, img in enumerate(checked)]
         limit = call.max_request_bytes
@@ -316,35 +316,11 @@ class RemoteJinaCLIP(JinaCLIP):
 
     # --- sync ----------------------------------------------------------------------------------
 
-    def encode_text(
-        self,
-        texts: Sequence[str],
-        *,
-        max_length: int | None = None,
-        normalize: bool | None = None,
-        batch_size: int | None = None,
-        show_progress: bool | None = None,
-        task: str | None = None,
-        truncate: bool | None = None,
-        dimensions: int | None = None,
-    ) -> np.ndarray:
-        call = self._plan_texts(texts, max_length=max_length, task=task, normalize=normalize,
-                                batch_size=batch_size, show_progress=show_progress,
-                                truncate=truncate, dimensions=dimensions)
-        return self._run_sync(call)
+    def _encode_text(self, texts: Sequence[str], call: CallOptions) -> np.ndarray:
+        return self._run_sync(self._plan_texts(texts, call))
 
-    def encode_image(
-        self,
-        images: Sequence[ImageInput],
-        *,
-        normalize: bool | None = None,
-        batch_size: int | None = None,
-        show_progress: bool | None = None,
-        dimensions: int | None = None,
-    ) -> np.ndarray:
-        call = self._plan_images(images, normalize=normalize, batch_size=batch_size,
-                                 show_progress=show_progress, dimensions=dimensions)
-        return self._run_sync(call)
+    def _encode_image(self, images: Sequence[ImageInput], call: CallOptions) -> np.ndarray:
+        return self._run_sync(self._plan_images(images, call))
 
     def _sync_client(self) -> httpx.Client:
         with self._client_lock:
@@ -401,37 +377,12 @@ class RemoteJinaCLIP(JinaCLIP):
 
     # --- async ---------------------------------------------------------------------------------
 
-    async def aencode_text(
-        self,
-        texts: Sequence[str],
-        *,
-        max_length: int | None = None,
-        normalize: bool | None = None,
-        batch_size: int | None = None,
-        show_progress: bool | None = None,
-        task: str | None = None,
-        truncate: bool | None = None,
-        dimensions: int | None = None,
-    ) -> np.ndarray:
-        call = self._plan_texts(texts, max_length=max_length, task=task, normalize=normalize,
-                                batch_size=batch_size, show_progress=show_progress,
-                                truncate=truncate, dimensions=dimensions)
-        return await self._run_async(call)
+    async def _aencode_text(self, texts: Sequence[str], call: CallOptions) -> np.ndarray:
+        return await self._run_async(self._plan_texts(texts, call))
 
-    async def aencode_image(
-        self,
-        images: Sequence[ImageInput],
-        *,
-        normalize: bool | None = None,
-        batch_size: int | None = None,
-        show_progress: bool | None = None,
-        dimensions: int | None = None,
-    ) -> np.ndarray:
+    async def _aencode_image(self, images: Sequence[ImageInput], call: CallOptions) -> np.ndarray:
         # Reading files and encoding base64 is blocking work: keep it off the event loop.
-        call = await asyncio.to_thread(self._plan_images, images, normalize=normalize,
-                                       batch_size=batch_size, show_progress=show_progress,
-                                       dimensions=dimensions)
-        return await self._run_async(call)
+        return await self._run_async(await asyncio.to_thread(self._plan_images, images, call))
 
     def _async_http(self) -> httpx.AsyncClient:
         """The AsyncClient for the running event loop: the one passed in, or one owned per
@@ -532,9 +483,10 @@ def _warn_likely_too_long(texts: list[str]) -> None:
     counts = estimate_tokens_per_text(texts)
     long = [i for i, n in enumerate(counts) if n > API_MAX_TEXT_TOKENS]
     if long:
-        # stacklevel 4: _warn_likely_too_long <- _plan_texts <- encode_text <- the caller.
+        # stacklevel 5: _warn_likely_too_long <- _plan_texts <- _(a)encode_text <-
+        # (a)encode_text <- the caller.
         warnings.warn(TruncationWarning(long, [counts[i] for i in long], API_MAX_TEXT_TOKENS,
-                                        estimated=True), stacklevel=4)
+                                        estimated=True), stacklevel=5)
 
 
 def _raise_rejected(call: _Call, i: int, err: BadRequestError) -> NoReturn:
