@@ -1,6 +1,7 @@
 """The ``jina-clip`` command: ``serve`` (the Embeddings API server), ``embed`` (print
-vectors as JSON, or a whole corpus to parquet: ``jina_clip.embed``) and ``bench`` (measure speed and memory on this machine). Heavy imports
-(torch, FastAPI) happen only inside the chosen subcommand."""
+vectors as JSON, or a whole corpus to parquet: ``jina_clip.embed``) and ``bench`` (measure
+speed and memory on this machine). Heavy imports (torch, FastAPI) happen only inside the
+chosen subcommand."""
 
 from __future__ import annotations
 
