@@ -27,6 +27,7 @@ __all__ = [
     "next_shard_index",
     "parquet_files",
     "remove_stale_temp_files",
+    "stored_dimension",
     "write_json_atomic",
 ]
 
@@ -49,6 +50,15 @@ def count_rows(directory: Path) -> int:
     import pyarrow.parquet as pq
 
     return sum(pq.ParquetFile(p).metadata.num_rows for p in parquet_files(directory))
+
+
+def stored_dimension(directory: Path) -> int | None:
+    """The vector width of the finished shards (a resumed run that embedded nothing new)."""
+    import pyarrow.parquet as pq
+
+    for path in parquet_files(directory):
+        return pq.read_schema(path).field("embedding").type.list_size
+    return None
 
 
 def next_shard_index(directory: Path) -> int:

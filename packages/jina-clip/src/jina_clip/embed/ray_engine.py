@@ -33,7 +33,7 @@ from .items import (
     item_key,
 )
 from .local_engine import RunStats
-from .output import EMBEDDINGS_DIR, ERRORS_DIR, ShardWriter
+from .output import EMBEDDINGS_DIR, ERRORS_DIR, ShardWriter, stored_dimension
 from .prepare import encode_items, prepare_item
 from .sources import Corpus, image_file_item, iter_tar_samples, table_items, webdataset_items
 
@@ -240,7 +240,8 @@ def run_ray(
         if started_here:
             ray.shutdown()
     default = DEFAULT_LOCAL_MODEL if settings.resolved_backend() == "local" else DEFAULT_API_MODEL
-    return stats, settings.model or default, dimension or settings.dimensions or 0
+    dimension = dimension or stored_dimension(output / EMBEDDINGS_DIR) or settings.dimensions
+    return stats, settings.model or default, dimension or 0
 
 
 def _drain(
