@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from jina_clip.embed.faults import SLOW_BATCH_ENV
+
 from .conftest import (
     BROKEN,
     MAX_IMAGE_BYTES,
@@ -46,8 +48,10 @@ def test_sigkill_then_resume_embeds_only_the_rest(
             "--no-progress"]
     if engine == "ray":
         args += ["--workers", "1"]
+    # every batch waits 0.1 s: about 5 s of work after the first shard, on any machine
+    env = {**os.environ, SLOW_BATCH_ENV: "0.1"}
     proc = subprocess.Popen(cli_command(*args), stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, start_new_session=True)
+                            stderr=subprocess.DEVNULL, start_new_session=True, env=env)
     try:
         deadline = time.monotonic() + RUN_TIMEOUT
         while not _finished_shards(out) and proc.poll() is None:

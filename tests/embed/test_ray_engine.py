@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from jina_clip.embed import EmbedOptions, embed_corpus
-from jina_clip.embed.ray_engine import CRASH_ONCE_ENV
+from jina_clip.embed.faults import CRASH_ONCE_ENV
 
 from .conftest import (
     BROKEN,

@@ -25,6 +25,7 @@ from ..images.sources import (
     classify_image,
     decode_image_bytes,
 )
+from .faults import maybe_slow_down
 from .items import Failure, Item
 
 if TYPE_CHECKING:
@@ -147,4 +148,5 @@ def encode_items(
     for group in (texts, images):
         if group:
             _encode_one_modality(clip, group, out, batch_size)
+    maybe_slow_down()  # tests only (faults.py)
     return out

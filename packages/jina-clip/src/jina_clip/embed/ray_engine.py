@@ -24,6 +24,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from .faults import maybe_crash
 from .items import (
     Failure,
     Item,
@@ -45,12 +46,7 @@ if TYPE_CHECKING:
     from ..settings import JinaCLIPSettings
     from .options import EmbedOptions
 
-__all__ = ["CRASH_ONCE_ENV", "run_ray"]
-
-#: Fault injection for the tests: an encoder actor that finds this variable set and the file
-#: it names missing creates the file and exits mid-batch (once per marker file).
-CRASH_ONCE_ENV = "JINA_CLIP_EMBED_CRASH_ONCE"
-
+__all__ = ["run_ray"]
 
 def _stage_schema() -> pa.Schema:
     import pyarrow as pa
@@ -132,7 +128,7 @@ class _EncoderActor:
                 payload = row["text"] if row["modality"] == "text" else row["image"]
                 entries.append(Item(row["id"], row["modality"], payload))
         batch = encode_items(self.clip, entries)
-        _maybe_crash()
+        maybe_crash()  # tests only (faults.py)
         dim = self.clip.dimension
         n_fail = len(batch.failures)
         flat = np.concatenate([batch.matrix().reshape(-1),
@@ -147,13 +143,6 @@ class _EncoderActor:
             "error_type": [None] * len(batch.ids) + [f.error_type for f in batch.failures],
             "message": [None] * len(batch.ids) + [f.message for f in batch.failures],
         })
-
-
-def _maybe_crash() -> None:
-    marker = os.environ.get(CRASH_ONCE_ENV)
-    if marker and not os.path.exists(marker):
-        Path(marker).touch()
-        os._exit(1)
 
 
 def _unreadable_files(corpus: Corpus, finished: set[str]) -> tuple[Corpus, list[Failure]]:
