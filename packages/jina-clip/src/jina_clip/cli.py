@@ -93,7 +93,9 @@ def _add_corpus_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--base-url", default=None, help="API backend: endpoint root")
     g.add_argument("--max-concurrency", type=int, default=None,
                    help="API backend: concurrent requests per encoder")
-    g.add_argument("--batch-size", type=int, default=None, help="inputs per encoder call")
+    g.add_argument("--batch-size", type=int, default=None,
+                   help="inputs per encoder call and per model batch (default 64; on a GPU "
+                   "try 256)")
     g.add_argument("--id-column", default=None)
     g.add_argument("--text-column", default=None)
     g.add_argument("--image-column", default=None)

@@ -22,6 +22,7 @@ def options_from_args(args: argparse.Namespace) -> Any:
     encoder: dict[str, Any] = {
         "backend": args.backend, "dimensions": args.dimensions,
         "normalize": not args.no_normalize, "truncate": args.truncate,
+        "batch_size": args.batch_size,  # one call = one model batch (or one request)
     }
     if args.backend == "local":
         encoder.update(model=args.model, device=args.device, dtype=args.dtype)
