@@ -42,6 +42,12 @@ class Failure:
     message: str
 
     @staticmethod
+    def duplicate(item_id: str, modality: str) -> Failure:
+        """The second (and later) occurrence of an ``(id, modality)`` in one corpus."""
+        return Failure(item_id, modality, "DuplicateIdError",
+                       f"id {item_id!r} ({modality}) appears more than once in the input")
+
+    @staticmethod
     def of(item_id: str, modality: str, err: BaseException) -> Failure:
         """The failure for ``err``; InputError messages lose the batch-local ``input N:``."""
         reason = getattr(err, "reason", None)

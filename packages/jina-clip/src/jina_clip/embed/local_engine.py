@@ -15,15 +15,8 @@ from typing import TYPE_CHECKING
 
 from ..images.fetch import UrlFetcher
 from ..progress import progress_counter
-from .items import (
-    Failure,
-    Item,
-    embeddings_schema,
-    errors_schema,
-    failure_columns,
-    item_key,
-)
-from .output import EMBEDDINGS_DIR, ERRORS_DIR, ShardWriter
+from .items import Failure, Item, item_key
+from .output import OutputShards
 from .prepare import encode_items, prepare_item
 from .sources import Corpus, batched, iter_items
 
@@ -64,8 +57,7 @@ def unseen_items(
         if key in finished:
             stats.skipped += 1
         elif key in seen:
-            yield Failure(item.id, item.modality, "DuplicateIdError",
-                          f"id {item.id!r} ({item.modality}) appears more than once in the input")
+            yield Failure.duplicate(item.id, item.modality)
         else:
             seen.add(key)
             yield item
@@ -86,38 +78,30 @@ def run_local(
     entries = unseen_items(iter_items(corpus), finished, stats)
     fetcher = UrlFetcher(limits=options.image_limits())  # one client: connection reuse
     prepare = partial(_prepare, options, fetcher)
-    emb = ShardWriter(output / EMBEDDINGS_DIR, embeddings_schema(clip.dimension),
-                      rows_per_shard=options.rows_per_shard,
-                      row_group_rows=min(4096, options.rows_per_shard))
-    err = ShardWriter(output / ERRORS_DIR, errors_schema(),
-                      rows_per_shard=options.rows_per_shard,
-                      row_group_rows=min(4096, options.rows_per_shard))
+    shards = OutputShards(output, options.rows_per_shard)
     bar = progress_counter(None, enabled=options.show_progress,  # type: ignore[arg-type]
                            unit="item", desc="embed")
     with ThreadPoolExecutor(options.decode_workers, thread_name_prefix="embed-decode") as pool, \
-            fetcher, emb, err, bar:
+            fetcher, shards, bar:
         ahead: deque[list[Future[Item | Failure]]] = deque()
         batches = batched(entries, options.batch_size)  # type: ignore[arg-type]
         for batch in batches:
             ahead.append([pool.submit(prepare, entry) for entry in batch])
             if len(ahead) < 2:
                 continue  # keep one batch decoding while the previous one is encoded
-            _encode_and_write(ahead.popleft(), clip, emb, err, stats, bar)
+            _encode_and_write(ahead.popleft(), clip, shards, stats, bar)
         while ahead:
-            _encode_and_write(ahead.popleft(), clip, emb, err, stats, bar)
+            _encode_and_write(ahead.popleft(), clip, shards, stats, bar)
     return stats
 
 
 def _encode_and_write(
-    futures: list[Future[Item | Failure]], clip: JinaCLIP, emb: ShardWriter, err: ShardWriter,
+    futures: list[Future[Item | Failure]], clip: JinaCLIP, shards: OutputShards,
     stats: RunStats, bar: object,
 ) -> None:
     prepared = [f.result() for f in futures]
     batch = encode_items(clip, prepared)
-    if batch.ids:
-        emb.add({"id": batch.ids, "embedding": list(batch.matrix()),
-                 "modality": batch.modalities})
-    if batch.failures:
-        err.add(failure_columns(batch.failures))
+    shards.add_embeddings(batch.ids, batch.matrix(), batch.modalities)
+    shards.add_failures(batch.failures)
     stats.wrote(len(batch.ids), len(batch.failures))
     bar.update(len(prepared))  # type: ignore[attr-defined]

@@ -22,6 +22,7 @@ __all__ = [
     "EMBEDDINGS_DIR",
     "ERRORS_DIR",
     "MANIFEST",
+    "OutputShards",
     "ShardWriter",
     "count_rows",
     "next_shard_index",
@@ -166,4 +167,55 @@ class ShardWriter:
     def __exit__(self, *exc: object) -> None:
         # On an error the temp file stays: it is incomplete, and the next run deletes it.
         if exc[0] is None:
+            self.close()
+
+
+class OutputShards:
+    """The two writers of a run, ``embeddings/`` and ``errors/``, as both engines use them.
+    The embeddings writer is opened at the first vectors (their width fixes the schema)."""
+
+    def __init__(self, output: Path, rows_per_shard: int) -> None:
+        from .items import errors_schema
+
+        self.output = output
+        self.rows_per_shard = rows_per_shard
+        self.row_group_rows = min(4096, rows_per_shard)
+        self.errors = ShardWriter(output / ERRORS_DIR, errors_schema(),
+                                  rows_per_shard=rows_per_shard,
+                                  row_group_rows=self.row_group_rows)
+        self.embeddings: ShardWriter | None = None
+        self.dimension: int | None = None
+
+    def add_embeddings(self, ids: list[str], vectors: Any, modalities: list[str]) -> None:
+        """Append rows; ``vectors`` is a float32 ``(len(ids), dimension)`` array."""
+        if not ids:
+            return
+        if self.embeddings is None:
+            from .items import embeddings_schema
+
+            self.dimension = int(vectors.shape[1])
+            self.embeddings = ShardWriter(self.output / EMBEDDINGS_DIR,
+                                          embeddings_schema(self.dimension),
+                                          rows_per_shard=self.rows_per_shard,
+                                          row_group_rows=self.row_group_rows)
+        self.embeddings.add({"id": ids, "embedding": list(vectors), "modality": modalities})
+
+    def add_failures(self, failures: list[Any]) -> None:
+        """Append ``errors/`` rows for :class:`~jina_clip.embed.items.Failure` s."""
+        if failures:
+            from .items import failure_columns
+
+            self.errors.add(failure_columns(failures))
+
+    def close(self) -> None:
+        """Finish both writers (rename their last shards into place)."""
+        if self.embeddings is not None:
+            self.embeddings.close()
+        self.errors.close()
+
+    def __enter__(self) -> OutputShards:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if exc[0] is None:  # on an error the temp shards stay for the next run to delete
             self.close()

@@ -25,16 +25,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .faults import maybe_crash
-from .items import (
-    Failure,
-    Item,
-    embeddings_schema,
-    errors_schema,
-    failure_columns,
-    item_key,
-)
+from .items import Failure, Item, item_key
 from .local_engine import RunStats
-from .output import EMBEDDINGS_DIR, ERRORS_DIR, ShardWriter, stored_dimension
+from .output import EMBEDDINGS_DIR, OutputShards, stored_dimension
 from .prepare import encode_items, prepare_item
 from .sources import Corpus, image_file_item, iter_tar_samples, table_items, webdataset_items
 
@@ -240,44 +233,30 @@ def _drain(
     seen twice fails as a duplicate."""
     import pyarrow.compute as pc
 
-    err = ShardWriter(output / ERRORS_DIR, errors_schema(),
-                      rows_per_shard=options.rows_per_shard,
-                      row_group_rows=min(4096, options.rows_per_shard))
-    emb: ShardWriter | None = None
     seen: set[str] = set()
-    dimension: int | None = None
-    if failures:
-        err.add(failure_columns(failures))
+    with OutputShards(output, options.rows_per_shard) as shards:
+        shards.add_failures(failures)
         stats.wrote(0, len(failures))
-    for block in ds.iter_batches(batch_format="pyarrow", batch_size=None):
-        ok = block.filter(pc.is_valid(block.column("embedding")))
-        bad = block.filter(pc.is_null(block.column("embedding")))
-        ids, modalities = ok.column("id").to_pylist(), ok.column("modality").to_pylist()
-        if ids and emb is None:
-            dimension = ok.schema.field("embedding").type.list_size
-            emb = ShardWriter(output / EMBEDDINGS_DIR, embeddings_schema(dimension),
-                              rows_per_shard=options.rows_per_shard,
-                              row_group_rows=min(4096, options.rows_per_shard))
-        vectors = (ok.column("embedding").combine_chunks().flatten().to_numpy()
-                   .reshape(len(ids), dimension or 0)) if ids else []
-        keep, failed = [], [Failure(*r.values()) for r in bad.select(
-            ["id", "modality", "error_type", "message"]).to_pylist()]
-        for n, (item_id, modality) in enumerate(zip(ids, modalities, strict=True)):
-            key = item_key(item_id, modality)
-            if key in seen:
-                failed.append(Failure(item_id, modality, "DuplicateIdError",
-                                        f"id {item_id!r} ({modality}) appears more than "
-                                        "once in the input"))
-            else:
-                seen.add(key)
-                keep.append(n)
-        if keep and emb is not None:
-            emb.add({"id": [ids[n] for n in keep], "embedding": [vectors[n] for n in keep],
-                     "modality": [modalities[n] for n in keep]})
-        if failed:
-            err.add(failure_columns(failed))
-        stats.wrote(len(keep), len(failed))
-    if emb is not None:
-        emb.close()
-    err.close()
-    return dimension
+        for block in ds.iter_batches(batch_format="pyarrow", batch_size=None):
+            ok = block.filter(pc.is_valid(block.column("embedding")))
+            bad = block.filter(pc.is_null(block.column("embedding")))
+            ids, modalities = ok.column("id").to_pylist(), ok.column("modality").to_pylist()
+            failed = [Failure(*r.values()) for r in bad.select(
+                ["id", "modality", "error_type", "message"]).to_pylist()]
+            keep: list[int] = []
+            for n, (item_id, modality) in enumerate(zip(ids, modalities, strict=True)):
+                key = item_key(item_id, modality)
+                if key in seen:
+                    failed.append(Failure.duplicate(item_id, modality))
+                else:
+                    seen.add(key)
+                    keep.append(n)
+            if keep:
+                width = ok.schema.field("embedding").type.list_size
+                vectors = (ok.column("embedding").combine_chunks().flatten().to_numpy()
+                           .reshape(len(ids), width))
+                shards.add_embeddings([ids[n] for n in keep], vectors[keep],
+                                      [modalities[n] for n in keep])
+            shards.add_failures(failed)
+            stats.wrote(len(keep), len(failed))
+    return shards.dimension
