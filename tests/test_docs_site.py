@@ -235,7 +235,7 @@ def test_server_api_page_covers_every_route_and_schema_of_the_app() -> None:
     assert page.count("| `422` |") == 1 and page.count("| `503` |") == 1
     # built for a server with an API key: the scheme, and each operation's auth
     assert "started with an API key" in page and "`bearerAuth` (http bearer)" in page
-    assert page.count("Auth: `Authorization: Bearer <key>` (`bearerAuth`).") == 2
+    assert page.count("Auth: `Authorization: Bearer <key>` (`bearerAuth`).") == 3  # not /health
     assert page.count("Auth: none.") == 1  # /health
     assert "docs-build-placeholder" not in ref_openapi.openapi_json(spec)
 

@@ -126,7 +126,8 @@ def schema_section(name: str, schema: dict[str, Any], prefix: str = "schema-") -
 
 
 def _body_schema(content: dict[str, Any]) -> dict[str, Any] | None:
-    media = content.get("application/json")
+    """The JSON body's schema (or the text one's: ``/metrics`` answers Prometheus text)."""
+    media = content.get("application/json") or content.get("text/plain")
     return media.get("schema") if media else None
 
 
@@ -134,7 +135,7 @@ def _response_rows(where: str, responses: dict[str, Any]) -> list[list[str]]:
     rows = []
     for status, response in responses.items():
         schema = _body_schema(response.get("content", {}))
-        if not schema:  # every answer of this server has a JSON body: the route must say which
+        if not schema:  # every answer of this server has a body: the route must say which
             raise ValueError(f"{where}: response {status} declares no JSON body schema")
         headers = ", ".join(code(h) for h in response.get("headers", {}))
         rows.append([code(status), cell(response.get("description", "")), schema_type(schema),

@@ -162,9 +162,14 @@ def plugin_section(plugin: type[BaseModel], base: type[BaseModel],
 
 
 @contextlib.contextmanager
-def _environ(**values: str) -> Iterator[None]:
+def _environ(**values: str | None) -> Iterator[None]:
+    """Set (or, for None, unset) environment variables for the block."""
     saved = {k: os.environ.get(k) for k in values}
-    os.environ.update(values)
+    for key, value in values.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value
     try:
         yield
     finally:
@@ -218,7 +223,7 @@ def env_fields(parser: argparse.ArgumentParser, subcommand: str,
                to_settings: Callable[[argparse.Namespace], BaseModel],
                names: tuple[str, ...]) -> dict[str, tuple[str, ...]]:
     """``{field: (env var,)}`` for each variable in ``names`` that changes a field."""
-    with _environ(**{n: "" for n in names}):
+    with _environ(**{n: None for n in names}):
         base = to_settings(parser.parse_args([subcommand]))
     found: dict[str, tuple[str, ...]] = {}
     for env in names:

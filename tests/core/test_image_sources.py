@@ -15,14 +15,12 @@ from PIL import Image
 
 from jina_clip.errors import (
     ImageDecodeError,
-    ImageFetchError,
     ImageInputError,
     ImageNotFoundError,
     ImageTooLargeError,
 )
 from jina_clip.images import (
     ImageLimits,
-    aload_image,
     classify_image,
     image_to_api_string,
     load_image,
@@ -101,12 +99,6 @@ def test_every_input_kind_gives_identical_pixels(png_path: pathlib.Path, image_s
         np.testing.assert_array_equal(np.asarray(loaded.convert("RGB")), EXPECTED, err_msg=name)
     with open(png_path, "rb") as f:
         np.testing.assert_array_equal(np.asarray(load_image(f, index=0)), EXPECTED)
-
-
-async def test_async_twin_gives_identical_pixels(png_path: pathlib.Path, image_server: str):
-    for name, image in _all_kinds(png_path, image_server).items():
-        loaded = await aload_image(image, index=0)
-        np.testing.assert_array_equal(np.asarray(loaded.convert("RGB")), EXPECTED, err_msg=name)
 
 
 def test_file_object_is_read_from_current_position(png_path: pathlib.Path):
@@ -261,15 +253,6 @@ def test_pillow_bomb_error_is_mapped(monkeypatch: pytest.MonkeyPatch):
     Image.new("L", (100, 100)).save(png, format="PNG")
     with pytest.raises(ImageTooLargeError, match="decompression bomb"):
         load_image(png.getvalue(), index=0)
-
-
-async def test_async_errors_keep_index(image_server: str):
-    with pytest.raises(ImageFetchError, match="404") as info:
-        await aload_image(f"{image_server}/missing.png", index=11)
-    assert info.value.index == 11
-    with pytest.raises(ImageInputError) as info:
-        await aload_image(42, index=12)  # type: ignore[arg-type]
-    assert info.value.index == 12
 
 
 # --- image_to_api_string -----------------------------------------------------------------------

@@ -10,6 +10,9 @@ def test_import_does_not_pull_torch_and_lazy_names_resolve() -> None:
     code = (
         "import sys, jina_clip\n"
         "assert 'torch' not in sys.modules, 'import jina_clip imported torch'\n"
+        "assert 'httpx' not in sys.modules, 'import jina_clip imported httpx'\n"
+        "import jina_clip.integration\n"
+        "assert 'torch' not in sys.modules and 'httpx' not in sys.modules\n"
         "from jina_clip import RemoteJinaCLIP, TokenUsage, JinaCLIP\n"
         "assert 'torch' not in sys.modules, 'the remote encoder imported torch'\n"
         "assert issubclass(RemoteJinaCLIP, JinaCLIP)\n"

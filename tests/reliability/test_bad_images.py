@@ -210,7 +210,7 @@ def _post(url: str, items: list[Any]) -> httpx.Response:
         (b64(_corrupt(pathlib.Path())), "decode"),
         (b64(_truncated(pathlib.Path())), "truncated"),
         ("", "empty"),
-        (b64(_svg(pathlib.Path())), "Pillow can decode"),
+        (b64(_svg(pathlib.Path())), "not a known image format"),  # as the remote client
         (b64(_heic(pathlib.Path())), "Pillow can decode"),
         (b64(_bomb(pathlib.Path())), "bomb"),
         (b64(_over_pixel_limit(pathlib.Path())), "pixels"),
@@ -218,7 +218,7 @@ def _post(url: str, items: list[Any]) -> httpx.Response:
         ("file:///etc/hostname", "file://"),
         ("this is not base64 !!", "base64"),
         ("data:image/png;base64," + b64(b"plain text pretending"), "Pillow can decode"),
-        ("data:image/png,not-base64", "base64"),
+        ("data:image/png,not-base64", "decode"),  # percent-encoded data, as on the client
         (None, "input 1"),
     ],
 )

@@ -376,3 +376,15 @@ def test_count_tokens_is_jinas_published_estimate(make_encoder):
     assert encoder.count_tokens(["one two three", "", "x " * 100]) == [4, 0, 110]
     with pytest.raises(TextInputError):
         encoder.count_tokens("a bare string")
+
+
+def test_option_errors_never_repeat_the_key(api):
+    """A refused option fails validation of the whole options model; pydantic would put the
+    raw input (with the key) in the message."""
+    for bad in ({"dimensions": 1024}, {"max_length": 77}, {"timeout": 0}):
+        with pytest.raises(ValueError) as info:
+            RemoteJinaCLIP("jina-clip-v1", base_url=api.url, api_key=KEY, **bad)
+        assert "jina_" not in str(info.value) and KEY[:12] not in str(info.value)
+    with pytest.raises(ValueError) as info:
+        JinaCLIPSettings(api_key=KEY, max_length=4)
+    assert "jina_" not in str(info.value)

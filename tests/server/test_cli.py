@@ -69,6 +69,41 @@ def test_serve_rejects_bad_values(capsys: pytest.CaptureFixture[str]) -> None:
     assert "max_batch_size" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(("flag", "env"), [("", None), ("  ", None), (None, ""),
+                                         (None, " "), ("", "from-env")])
+def test_an_empty_api_key_refuses_to_start(monkeypatch: pytest.MonkeyPatch,
+                                           capsys: pytest.CaptureFixture[str],
+                                           flag: str | None, env: str | None) -> None:
+    """An empty key used to turn auth off and serve everyone (issue 15, item 5)."""
+    started: list[ServerSettings] = []
+    monkeypatch.setattr("jina_clip.server.serve", started.append)
+    monkeypatch.delenv(cli.API_KEY_ENV, raising=False)
+    if env is not None:
+        monkeypatch.setenv(cli.API_KEY_ENV, env)
+    rc = cli.main(["serve", *(["--api-key", flag] if flag is not None else [])])
+    assert rc != 0 and started == []
+    err = capsys.readouterr().err
+    assert "empty" in err and ("--api-key" if flag is not None else cli.API_KEY_ENV) in err
+
+
+def test_jina_clip_serve_process_exits_non_zero_on_an_empty_key() -> None:
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "jina_clip.cli", "serve", "--api-key", "",
+                           "--model", "/nonexistent"], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode != 0
+    assert "--api-key is empty" in done.stderr
+
+
+def test_server_settings_refuse_a_blank_key() -> None:
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="API key is empty"):
+        ServerSettings(api_key=" ")
+
+
 def test_embed_prints_json(tiny_checkpoint: Any, capsys: pytest.CaptureFixture[str]) -> None:
     from jina_clip import JinaCLIP
 

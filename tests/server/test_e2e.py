@@ -14,10 +14,11 @@ import pytest
 from PIL import Image
 
 from jina_clip.errors import ImageFetchError, UnsafeURLError
+from jina_clip.images.sources import ImageSource
 from jina_clip.server import ServerSettings, ServerThread, create_app
 from jina_clip.server.decode import ImageLoader
 from jina_clip.server.guard import AddressGuard
-from jina_clip.server.inputs import ImageSource
+from jina_clip.server.inputs import ParsedImage
 from tests.loopback import serve_http
 
 from .conftest import PUBLIC, FakeEncoder, fake_resolver, png_bytes, unit
@@ -107,9 +108,10 @@ def test_guard_checks_every_redirect_hop(image_server: str) -> None:
     resolver = Recording({"cdn.test": ["127.0.0.1"], "internal.test": ["10.0.0.5"]})
     loader = ImageLoader(ServerSettings(), LoopbackIsPublic(resolver=resolver))
     try:
-        assert loader.load(ImageSource(0, url=f"http://cdn.test:{port}/hop")).size == (300, 200)
+        hop = ParsedImage(0, ImageSource("url", f"http://cdn.test:{port}/hop"))
+        assert loader.load(hop).size == (300, 200)
         with pytest.raises(ImageFetchError) as info:
-            loader.load(ImageSource(3, url=f"http://cdn.test:{port}/to-internal"))
+            loader.load(ParsedImage(3, ImageSource("url", f"http://cdn.test:{port}/to-internal")))
     finally:
         loader.close()
     assert info.value.index == 3 and "10.0.0.5" in str(info.value)

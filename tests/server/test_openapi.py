@@ -21,7 +21,7 @@ from .conftest import DIM, FakeEncoder, png_b64
 
 MODEL = "jina-clip-v1"
 ERROR_REF = "#/components/schemas/ErrorResponse"
-EMBEDDINGS_ERRORS = {"400", "413", "422", "500", "503"}
+EMBEDDINGS_ERRORS = {"400", "408", "413", "422", "500", "503"}
 REQUEST_MODELS = (wire.EmbeddingRequest, wire.TextItem, wire.ImageItem, wire.LegacyUrlItem,
                   wire.LegacyBytesItem)
 RESPONSE_MODELS = (wire.EmbeddingResponse, wire.EmbeddingData, wire.Usage, wire.ErrorBody)
@@ -57,9 +57,12 @@ def conforms(spec: dict[str, Any], path: str, method: str, response: httpx.Respo
     declared = spec["paths"][path][method]["responses"].get(str(response.status_code))
     assert declared is not None, (
         f"{method.upper()} {path} answered {response.status_code}, which the document omits")
-    schema = declared["content"]["application/json"]["schema"]
+    media = response.headers["content-type"].split(";")[0]
+    assert media in declared["content"], (path, response.status_code, media)
+    schema = declared["content"][media]["schema"]
+    body = response.json() if media == "application/json" else response.text
     # Refs are "#/components/...": validate with the components in the same root document.
-    Draft202012Validator({**schema, "components": spec["components"]}).validate(response.json())
+    Draft202012Validator({**schema, "components": spec["components"]}).validate(body)
     for header in declared.get("headers", {}):
         assert header.lower() in response.headers, (path, response.status_code, header)
 
@@ -72,11 +75,15 @@ def operations(spec: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
 async def test_every_route_declares_its_body_and_error_responses(serve: Any) -> None:
     spec, _ = serve()
     assert {(p, m) for p, m, _ in operations(spec)} == {
-        ("/v1/embeddings", "post"), ("/v1/models", "get"), ("/health", "get")}
+        ("/v1/embeddings", "post"), ("/v1/models", "get"), ("/health", "get"),
+        ("/metrics", "get")}
     for path, _method, op in operations(spec):
         ok = op["responses"]["200"]
-        assert ok["content"]["application/json"]["schema"]["$ref"].startswith(
-            "#/components/schemas/"), path
+        if path == "/metrics":  # Prometheus text
+            assert set(ok["content"]) == {"text/plain"}, ok
+        else:
+            assert ok["content"]["application/json"]["schema"]["$ref"].startswith(
+                "#/components/schemas/"), path
         assert ok["description"] != "Successful Response", path  # says what the body is
         errors = {s for s in op["responses"] if s != "200"}
         assert errors == (EMBEDDINGS_ERRORS if path == "/v1/embeddings" else {"500"}), path

@@ -25,9 +25,7 @@ from jina_clip.errors import ImageFetchError, UnsafeURLError
 from jina_clip.images import UrlFetcher
 from jina_clip.server.guard import AddressGuard
 from jina_clip.server.transport import (
-    AsyncGuardedTransport,
     GuardedTransport,
-    async_guarded_fetcher,
     guarded_fetcher,
 )
 
@@ -128,16 +126,6 @@ def test_rebinding_never_reaches_the_private_address(target: Recorder) -> None:
     assert target.connections == 0 and target.requests == []
 
 
-async def test_rebinding_never_reaches_the_private_address_async(target: Recorder) -> None:
-    resolver = rebinding("rebind.test")
-    async with async_guarded_fetcher(AddressGuard(resolver=resolver)) as fetcher:
-        with pytest.raises(ImageFetchError) as info:
-            await fetcher.fetch(f"http://rebind.test:{target.port}/img.png", index=1)
-    assert isinstance(info.value.__cause__, UnsafeURLError)
-    assert resolver.calls == ["rebind.test", "rebind.test"]
-    assert target.connections == 0
-
-
 def test_rebinding_on_a_redirect_hop(target: Recorder) -> None:
     """Hop 1 goes to a stand-in "public" loopback server; hop 2's name rebinds to private."""
     resolver = Resolver({"cdn.test": [["127.0.0.1"]], "rebind.test": [[PUBLIC], ["127.0.0.2"]]})
@@ -175,15 +163,6 @@ def test_transport_refuses_at_connect_time(target: Recorder, host: str) -> None:
     assert target.connections == 0
 
 
-async def test_async_transport_refuses_at_connect_time(target: Recorder) -> None:
-    transport = AsyncGuardedTransport(AddressGuard(resolver=Resolver({"e.test": [["::1"]]})))
-    async with httpx.AsyncClient(transport=transport, trust_env=False) as client:
-        for url in (f"http://e.test:{target.port}/", f"http://127.0.0.1:{target.port}/"):
-            with pytest.raises(UnsafeURLError):
-                await client.get(url)
-    assert target.connections == 0
-
-
 def test_unresolvable_name_is_refused_without_system_dns(loopback_only: list[str]) -> None:
     transport = GuardedTransport(AddressGuard(resolver=Resolver({})))
     with httpx.Client(transport=transport) as client, pytest.raises(UnsafeURLError, match="resol"):
@@ -203,14 +182,6 @@ def test_connects_to_the_resolved_address_and_keeps_the_host_header(target: Reco
                              index=0) == PNG
     assert target.requests[0] == ("/img.png", f"images.test:{target.port}")
     assert [host for _, host in target.requests] == [f"images.test:{target.port}"] * 3
-
-
-async def test_async_allow_private(target: Recorder) -> None:
-    resolver = Resolver({"images.test": [["::1", "127.0.0.1"]]})  # nothing listens on ::1
-    guard = AddressGuard(resolver=resolver, allow_private=True)
-    async with async_guarded_fetcher(guard) as fetcher:
-        assert await fetcher.fetch(f"http://images.test:{target.port}/img.png", index=0) == PNG
-    assert target.requests == [("/img.png", f"images.test:{target.port}")]
 
 
 def test_environment_proxy_is_not_used(target: Recorder, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -42,6 +42,11 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
                    help=f"require 'Authorization: Bearer <key>' (default: ${API_KEY_ENV})")
     p.add_argument("--max-batch-size", type=int, default=d.max_batch_size,
                    help="items per model call (1: no batching)")
+    p.add_argument("--max-batch-tokens", type=int, default=d.max_batch_tokens,
+                   help="padded text tokens per model call (default: %(default)s)")
+    p.add_argument("--long-text-tokens", type=int, default=d.long_text_tokens,
+                   help="longer texts run on a model thread of their own "
+                   "(default: %(default)s)")
     p.add_argument("--max-wait-ms", type=float, default=d.max_wait_ms)
     p.add_argument("--max-queue", type=int, default=d.max_queue,
                    help="queued items per modality before 503")
@@ -60,6 +65,11 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.add_argument("--image-workers", type=int, default=d.image_workers)
     p.add_argument("--allow-private-urls", action="store_true",
                    help="allow image URLs on private/loopback networks (trusted networks only)")
+    p.add_argument("--header-timeout", type=float, default=d.header_timeout_s,
+                   metavar="SECONDS", help="close connections whose request headers take "
+                   "longer (default: %(default)s)")
+    p.add_argument("--body-timeout", type=float, default=d.body_timeout_s, metavar="SECONDS",
+                   help="408 and close when a request body takes longer (default: %(default)s)")
     p.add_argument("--log-level", default=d.log_level)
 
 
@@ -149,11 +159,33 @@ def _serve(args: argparse.Namespace) -> int:
 
     try:
         settings = serve_settings(args)
+    except EmptyAPIKey as exc:
+        print(f"jina-clip serve: {exc}", file=sys.stderr)
+        return 2
     except ValidationError as exc:
         print(f"jina-clip serve: invalid option: {exc}", file=sys.stderr)
         return 2
     serve(settings)
     return 0
+
+
+class EmptyAPIKey(ValueError):
+    """``--api-key ""`` or an empty ``JINA_CLIP_SERVER_API_KEY``: refused, since serving
+    without auth is not what whoever set it meant."""
+
+
+def _api_key(flag: str | None) -> str | None:
+    """The key from ``--api-key``, else from the environment; None when neither is set."""
+    if flag is not None:
+        where, key = "--api-key", flag
+    elif API_KEY_ENV in os.environ:
+        where, key = API_KEY_ENV, os.environ[API_KEY_ENV]
+    else:
+        return None
+    if not key.strip():
+        raise EmptyAPIKey(f"{where} is empty; give a non-empty key (or unset it to serve "
+                          "without auth)")
+    return key
 
 
 def serve_settings(args: argparse.Namespace) -> ServerSettings:
@@ -162,9 +194,11 @@ def serve_settings(args: argparse.Namespace) -> ServerSettings:
 
     return ServerSettings(
         model=args.model, served_model_name=args.served_model_name, device=args.device,
-        dtype=args.dtype, host=args.host, port=args.port,
-        api_key=args.api_key or os.environ.get(API_KEY_ENV) or None,
+        dtype=args.dtype, host=args.host, port=args.port, api_key=_api_key(args.api_key),
         batching=not args.no_batching, max_batch_size=args.max_batch_size,
+        max_batch_tokens=args.max_batch_tokens, long_text_tokens=args.long_text_tokens,
+        header_timeout_s=args.header_timeout,
+        body_timeout_s=args.body_timeout,
         max_wait_ms=args.max_wait_ms, max_queue=args.max_queue,
         retry_after_s=args.retry_after, max_inputs=args.max_inputs,
         max_body_bytes=args.max_body_bytes, max_image_bytes=args.max_image_bytes,

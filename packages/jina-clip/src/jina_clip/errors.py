@@ -13,7 +13,8 @@ request id so that a failure can be reported upstream.
     │       ├── ImageNotFoundError
     │       ├── ImageDecodeError
     │       ├── ImageTooLargeError
-    │       └── ImageFetchError               an http(s) image could not be downloaded
+    │       ├── ImageFetchError               an http(s) image could not be downloaded
+    │       └── ImageDownloadTooLargeError    a download went over the byte cap (both of the above)
     ├── ModelLoadError                        checkpoint/config/tokenizer problems
     │   └── CheckpointMismatchError           strict key/shape check failed
     ├── UnsafeURLError (also ValueError)      server-side address guard refused a URL
@@ -46,6 +47,7 @@ __all__ = [
     "CheckpointMismatchError",
     "ConflictError",
     "ImageDecodeError",
+    "ImageDownloadTooLargeError",
     "ImageFetchError",
     "ImageInputError",
     "ImageNotFoundError",
@@ -89,13 +91,18 @@ class TextInputError(InputError):
 
 
 class TextTooLongError(TextInputError):
-    """A text is longer than ``max_length`` tokens and ``truncate=False`` refuses to cut it."""
+    """A text is longer than ``max_length`` tokens and ``truncate=False`` refuses to cut it.
+    ``num_tokens`` is a lower bound when ``exact`` is False (a text far over the limit is not
+    tokenized to its end)."""
 
-    def __init__(self, *, index: int, num_tokens: int, max_length: int) -> None:
+    def __init__(self, *, index: int, num_tokens: int, max_length: int,
+                 exact: bool = True) -> None:
         self.num_tokens = num_tokens
         self.max_length = max_length
+        self.exact = exact
+        count = num_tokens if exact else f"at least {num_tokens}"
         super().__init__(
-            f"text has {num_tokens} tokens, more than max_length={max_length}; "
+            f"text has {count} tokens, more than max_length={max_length}; "
             "set truncate to cut it, or raise max_length",
             index=index,
         )
@@ -159,6 +166,10 @@ class ImageTooLargeError(ImageInputError):
 
 class ImageFetchError(ImageInputError):
     """An http(s) image URL could not be downloaded (status, timeout, size cap)."""
+
+
+class ImageDownloadTooLargeError(ImageFetchError, ImageTooLargeError):
+    """A download went over ``max_bytes``; catchable as a fetch error or as a size error."""
 
 
 # --- model ------------------------------------------------------------------------------------

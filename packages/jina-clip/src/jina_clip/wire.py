@@ -14,7 +14,7 @@ import base64
 from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 __all__ = [
     "EmbeddingData",
@@ -70,39 +70,53 @@ InputItem = str | TextItem | ImageItem | LegacyUrlItem | LegacyBytesItem
 
 class EmbeddingRequest(BaseModel):
     """A request to ``POST /v1/embeddings``: texts and images in one list, embedded into one
-    space; answer row *i* is input *i*."""
+    space; answer row *i* is input *i*. Scalars are strict: ``"dimensions": true`` or
+    ``"normalized": "yes"`` is 422, never read as 1 or true."""
 
     model_config = ConfigDict(extra="allow", use_attribute_docstrings=True)
 
-    model: str
+    model: str = Field(strict=True)
     """Model name, e.g. ``jina-clip-v1``. ``jina-clip serve`` accepts its served model name
     (``--served-model-name``) or its ``--model`` value; anything else is 400."""
     input: str | list[InputItem]
     """One text, or a list whose items are texts (plain strings or ``{"text": ...}``) and
     images (``{"image": ...}``; the legacy ``{"url": ...}`` / ``{"bytes": ...}`` too). At
     most 2048 items (``jina-clip serve``: ``--max-inputs``); an empty list is 422."""
-    task: str | None = None
+    task: str | None = Field(default=None, strict=True)
     """Retrieval task adapter: ``retrieval.query`` for queries, unset for documents and
     images (jina-clip-v2). jina-clip-v1 has no task instructions: ``jina-clip serve`` accepts
     ``retrieval.query`` / ``retrieval.passage`` without changing the vectors, and answers any
     other value with 422."""
-    dimensions: int | None = Field(default=None, ge=1)
+    dimensions: int | None = Field(default=None, ge=1, strict=True)
     """Matryoshka truncation: keep the first ``dimensions`` values (then normalize, if
     ``normalized``). Jina's API offers it for jina-clip-v2; ``jina-clip serve`` applies it to
     any model, and answers 422 when it exceeds the model's dimension."""
-    normalized: bool = True
+    normalized: bool = Field(default=True, strict=True)
     """Scale every vector to unit L2 norm (after any ``dimensions`` truncation)."""
     embedding_type: EmbeddingType | list[EmbeddingType] | None = None
     """Output encoding: ``float`` (a list of numbers, the default), ``base64`` (packed
     little-endian float32), ``binary`` (sign bits packed 8 per byte, as int8 = byte - 128) or
     ``ubinary`` (the same bytes as uint8). A list of several distinct types makes each
     ``embedding`` an object keyed by type; an empty list is 422."""
+    encoding_type: EmbeddingType | list[EmbeddingType] | None = None
+    """Alias of ``embedding_type``, as LlamaIndex's Jina client and older examples send it;
+    giving both with different values is 422."""
     encoding_format: Literal["float", "base64"] | None = None
     """OpenAI-compatible alias of ``embedding_type`` (the ``openai`` client sends it); used
-    only when ``embedding_type`` is absent."""
-    truncate: bool = False
+    only when ``embedding_type`` (and ``encoding_type``) is absent."""
+    truncate: bool = Field(default=False, strict=True)
     """What to do with texts over the token limit (8192): true cuts them, false (the default)
     answers 422 naming the input."""
+
+    @model_validator(mode="after")
+    def _encoding_type_is_an_alias(self) -> EmbeddingRequest:
+        if self.encoding_type is None:
+            return self
+        if self.embedding_type is None:
+            self.embedding_type = self.encoding_type
+        elif self.embedding_type != self.encoding_type:
+            raise ValueError("embedding_type and encoding_type (its alias) differ; send one")
+        return self
 
 
 class EmbeddingData(BaseModel):

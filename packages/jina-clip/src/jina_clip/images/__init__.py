@@ -4,32 +4,32 @@
 only for :meth:`ImagePreprocessor.normalize`.
 """
 
-from .fetch import AsyncUrlFetcher, ImageDownloadTooLargeError, UrlFetcher
+from ..errors import ImageDownloadTooLargeError
+from .fetch import UrlFetcher
 from .preprocess import ImagePreprocessor
 from .sources import (
     DEFAULT_LIMITS,
     ImageLimits,
     ImageSource,
-    aload_image,
     classify_image,
     decode_image_bytes,
     image_to_api_string,
     load_image,
+    load_source,
     sniff_image_format,
 )
 
 __all__ = [
     "DEFAULT_LIMITS",
-    "AsyncUrlFetcher",
     "ImageDownloadTooLargeError",
     "ImageLimits",
     "ImagePreprocessor",
     "ImageSource",
     "UrlFetcher",
-    "aload_image",
     "classify_image",
     "decode_image_bytes",
     "image_to_api_string",
     "load_image",
+    "load_source",
     "sniff_image_format",
 ]

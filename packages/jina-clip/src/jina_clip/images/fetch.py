@@ -18,35 +18,50 @@ body included, not just each socket operation, so a server dripping one byte a s
 
 from __future__ import annotations
 
-import asyncio
-import inspect
 import time
 import urllib.parse
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Callable
 
 import httpx
 
-from ..errors import ImageDecodeError, ImageFetchError, ImageTooLargeError, UnsafeURLError
+from ..errors import (
+    ImageDecodeError,
+    ImageDownloadTooLargeError,
+    ImageFetchError,
+    UnsafeURLError,
+)
 from .sources import DEFAULT_LIMITS, ImageLimits, sniff_image_format
 
-__all__ = ["AsyncUrlFetcher", "ImageDownloadTooLargeError", "UrlFetcher"]
+#: ``ImageDownloadTooLargeError`` lives in :mod:`jina_clip.errors`; importable here as before.
+__all__ = ["ImageDownloadTooLargeError", "UrlFetcher"]
 
 _HEADERS = {"User-Agent": "jina-clip (image fetcher)", "Accept": "image/*,*/*;q=0.5"}
 _REDIRECT_CODES = frozenset({301, 302, 303, 307, 308})
 _TEXT_TYPES = ("text/", "application/json", "application/xml", "application/xhtml")
 
 
-class ImageDownloadTooLargeError(ImageFetchError, ImageTooLargeError):
-    """A download went over ``max_bytes``; catchable as a fetch error or as a size error."""
-
-
 def _check_scheme(url: str, *, index: int) -> None:
+    """Only http(s) is fetched. The refusal is an :class:`ImageFetchError` whose cause is an
+    :class:`UnsafeURLError` (the server answers ``unsafe_url``), as for the address guard."""
     scheme = urllib.parse.urlsplit(url).scheme.lower()
     if scheme not in ("http", "https"):
-        raise ImageFetchError(
-            f"refusing to fetch {url!r}: scheme must be http or https", index=index
-        )
+        shown = url if len(url) <= 80 else url[:80] + "..."
+        refusal = UnsafeURLError(f"only http and https URLs are fetched, not {scheme}:")
+        raise _guard_refused(shown, refusal, index=index)
+
+
+class _NonHttpRedirect(Exception):
+    """Raised by :func:`_refuse_non_http_redirect` (an httpx response hook) with the target."""
+
+
+def _refuse_non_http_redirect(response: httpx.Response) -> None:
+    """Stop at a redirect to a non-http(s) URL before httpx builds the next request from it
+    (it does even with redirects off, and fails on some, e.g. ``data:``, with its own text)."""
+    location = response.headers.get("location")
+    if response.status_code in _REDIRECT_CODES and location:
+        target = urllib.parse.urljoin(str(response.url), location)
+        if urllib.parse.urlsplit(target).scheme.lower() not in ("http", "https"):
+            raise _NonHttpRedirect(target)
 
 
 def _redirect_target(response: httpx.Response, *, url: str, index: int) -> str | None:
@@ -130,7 +145,8 @@ class UrlFetcher:
         self.url_guard = url_guard
         self._owns_client = client is None
         self._client = client or httpx.Client(
-            transport=transport, headers=_HEADERS, follow_redirects=False, trust_env=trust_env
+            transport=transport, headers=_HEADERS, follow_redirects=False, trust_env=trust_env,
+            event_hooks={"response": [_refuse_non_http_redirect]},
         )
 
     def fetch(self, url: str, *, index: int) -> bytes:
@@ -167,6 +183,8 @@ class UrlFetcher:
                     return _check_content(b"".join(chunks), response, url=current, index=index)
             except UnsafeURLError as err:  # a guarded transport refused the connection
                 raise _guard_refused(current, err, index=index) from err
+            except _NonHttpRedirect as redirect:
+                _check_scheme(str(redirect), index=index)
             except httpx.TimeoutException as err:
                 raise _timeout_error(url, limits.fetch_timeout, index=index) from err
             except (httpx.HTTPError, httpx.InvalidURL) as err:
@@ -193,95 +211,3 @@ class UrlFetcher:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-class AsyncUrlFetcher:
-    """Async twin of :class:`UrlFetcher` on one ``httpx.AsyncClient``. ``url_guard`` may be a
-    plain function (run in a worker thread, since guards typically resolve DNS) or a coroutine
-    function."""
-
-    def __init__(
-        self,
-        *,
-        limits: ImageLimits = DEFAULT_LIMITS,
-        url_guard: Callable[[str], None] | Callable[[str], Awaitable[None]] | None = None,
-        client: httpx.AsyncClient | None = None,
-        transport: httpx.AsyncBaseTransport | None = None,
-        trust_env: bool = True,
-    ) -> None:
-        if client is not None and transport is not None:
-            raise ValueError("pass either client or transport, not both")
-        self.limits = limits
-        self.url_guard = url_guard
-        self._owns_client = client is None
-        self._client = client or httpx.AsyncClient(
-            transport=transport, headers=_HEADERS, follow_redirects=False, trust_env=trust_env
-        )
-
-    async def fetch(self, url: str, *, index: int) -> bytes:
-        """Async :meth:`UrlFetcher.fetch`; the whole download is bounded by ``fetch_timeout``."""
-        try:
-            return await asyncio.wait_for(
-                self._fetch(url, index=index), timeout=self.limits.fetch_timeout
-            )
-        except asyncio.TimeoutError as err:
-            raise _timeout_error(url, self.limits.fetch_timeout, index=index) from err
-
-    async def _fetch(self, url: str, *, index: int) -> bytes:
-        limits = self.limits
-        current = url
-        _check_scheme(current, index=index)
-        for _ in range(limits.max_redirects + 1):
-            await self._guard(current, index=index)
-            try:
-                async with self._client.stream(
-                    "GET", current, timeout=limits.fetch_timeout, follow_redirects=False
-                ) as response:
-                    target = _redirect_target(response, url=current, index=index)
-                    if target is not None:
-                        current = target
-                        continue
-                    _check_status(response, url=current, index=index)
-                    _check_declared_size(response, url=current, index=index, cap=limits.max_bytes)
-                    chunks: list[bytes] = []
-                    total = 0
-                    async for chunk in response.aiter_bytes():
-                        total += len(chunk)
-                        if total > limits.max_bytes:
-                            raise _over_cap(current, index=index, cap=limits.max_bytes)
-                        chunks.append(chunk)
-                    return _check_content(b"".join(chunks), response, url=current, index=index)
-            except UnsafeURLError as err:  # a guarded transport refused the connection
-                raise _guard_refused(current, err, index=index) from err
-            except httpx.TimeoutException as err:
-                raise _timeout_error(url, limits.fetch_timeout, index=index) from err
-            except (httpx.HTTPError, httpx.InvalidURL) as err:
-                raise _network_error(current, err, index=index) from err
-        raise ImageFetchError(
-            f"fetching {url} took more than {limits.max_redirects} redirects", index=index
-        )
-
-    async def _guard(self, url: str, *, index: int) -> None:
-        guard: Any = self.url_guard
-        if guard is None:
-            return
-        try:
-            if inspect.iscoroutinefunction(guard):
-                await guard(url)
-            else:
-                result = await asyncio.to_thread(guard, url)
-                if inspect.isawaitable(result):
-                    await result
-        except UnsafeURLError as err:
-            raise _guard_refused(url, err, index=index) from err
-
-    async def aclose(self) -> None:
-        """Close the HTTP client if this fetcher created it. Idempotent."""
-        if self._owns_client:
-            await self._client.aclose()
-
-    async def __aenter__(self) -> AsyncUrlFetcher:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()

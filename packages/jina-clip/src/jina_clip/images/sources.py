@@ -25,6 +25,10 @@ Accepted inputs (``ImageInput``):
   Paths come before base64 so that an existing file is never misread; base64 must carry an image
   signature so that a mistyped path is never decoded as garbage.
 
+  The server classifies its request strings with the same function (``local_files=False``:
+  ``file://`` URLs and paths are refused, a server never reads its own disk for a client), so
+  what the client sends the server accepts: both alphabets, padding or not, data URIs.
+
 Every error is an :class:`~jina_clip.errors.ImageInputError` subclass carrying the input's
 ``index``. Limits (:class:`ImageLimits`) guard against huge files and decompression bombs: the
 pixel count is checked right after ``Image.open`` reads the header, before any pixel is decoded.
@@ -34,7 +38,6 @@ This module does not import torch.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import binascii
 import io
@@ -53,22 +56,23 @@ from ..errors import (
     ImageInputError,
     ImageNotFoundError,
     ImageTooLargeError,
+    UnsafeURLError,
 )
 
 if TYPE_CHECKING:
     from ..base import ImageInput
-    from .fetch import AsyncUrlFetcher, UrlFetcher
+    from .fetch import UrlFetcher
 
 __all__ = [
     "DEFAULT_LIMITS",
     "ImageLimits",
     "ImageSource",
     "SourceKind",
-    "aload_image",
     "classify_image",
     "decode_image_bytes",
     "image_to_api_string",
     "load_image",
+    "load_source",
     "sniff_image_format",
 ]
 
@@ -206,7 +210,19 @@ def _preview(text: str, limit: int = 60) -> str:
     return repr(text if len(text) <= limit else text[:limit] + "...")
 
 
-def _classify_string(raw: str, *, index: int) -> ImageSource:
+_SCHEME = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*)://")
+
+
+def _check_base64_size(text: str, max_bytes: int | None, *, index: int) -> None:
+    """Refuse base64 whose decoded size would exceed ``max_bytes`` before decoding it."""
+    if max_bytes is not None and len(text) // 4 * 3 > max_bytes + 3:
+        raise ImageTooLargeError(
+            f"image is about {len(text) // 4 * 3} bytes, larger than {max_bytes} bytes",
+            index=index)
+
+
+def _classify_string(raw: str, *, index: int, local_files: bool = True,
+                     max_bytes: int | None = None) -> ImageSource:
     text = raw.strip()
     if not text:
         raise ImageInputError("empty string is not an image", index=index)
@@ -215,12 +231,32 @@ def _classify_string(raw: str, *, index: int) -> ImageSource:
         return ImageSource("data_uri", text, text)
     if lower.startswith(("http://", "https://")):
         return ImageSource("url", text, text)
+    if not local_files:
+        scheme = _SCHEME.match(text[:40])
+        if scheme is not None:  # a URL refused by policy, like a redirect to it (unsafe_url)
+            name = scheme.group(1).lower()
+            raise ImageInputError(
+                f"{name}:// URLs are not accepted; send an http(s) URL, a data URI or base64",
+                index=index) from UnsafeURLError(f"only http and https URLs are fetched, not "
+                                                 f"{name}:")
+        _check_base64_size(text, max_bytes, index=index)
+        decoded = _b64decode_strict(text)
+        if decoded is not None and sniff_image_format(decoded):
+            return ImageSource("base64", decoded, _LINE_BREAKS.sub("", text))
+        hint = "; paths are not accepted" if _looks_like_path(text) else ""
+        if decoded is None:
+            raise ImageInputError(
+                f"image is not an http(s) URL, a data URI or valid base64{hint}", index=index)
+        raise ImageDecodeError(
+            f"string is valid base64 but its {len(decoded)} decoded bytes are not a known "
+            f"image format (starts with {decoded[:8]!r}){hint}", index=index)
     if lower.startswith("file://"):
         return ImageSource("file", _file_url_to_path(text, index=index), text)
     if _is_existing_path(raw):
         return ImageSource("path", raw, raw)
     if text != raw and _is_existing_path(text):
         return ImageSource("path", text, text)
+    _check_base64_size(text, max_bytes, index=index)
     decoded = _b64decode_strict(text)
     if decoded is not None and sniff_image_format(decoded):
         return ImageSource("base64", decoded, _LINE_BREAKS.sub("", text))
@@ -255,14 +291,20 @@ def _read_file_object(obj: object, *, index: int) -> bytes:
     return bytes(data)
 
 
-def classify_image(image: ImageInput, *, index: int) -> ImageSource:
+def classify_image(image: ImageInput, *, index: int, local_files: bool = True,
+                   max_bytes: int | None = None) -> ImageSource:
     """Say what ``image`` is without decoding pixels or touching the network. File objects are
     read here (a stream cannot be read twice); base64 strings are decoded to check their
-    signature. Raises a typed :class:`ImageInputError` for anything unusable."""
+    signature. Raises a typed :class:`ImageInputError` for anything unusable.
+
+    ``local_files=False`` (the server): strings may only be http(s) URLs, data URIs or base64
+    (decoded whatever it holds; the decoder says whether it is an image); ``max_bytes`` refuses
+    bigger base64 before decoding it."""
     if isinstance(image, Image.Image):
         return ImageSource("pil", image)
     if isinstance(image, str):
-        return _classify_string(image, index=index)
+        return _classify_string(image, index=index, local_files=local_files,
+                                max_bytes=max_bytes)
     if isinstance(image, (bytes, bytearray)):
         return ImageSource("bytes", bytes(image))
     if isinstance(image, memoryview):
@@ -413,7 +455,19 @@ def load_image(
     converts: :class:`~jina_clip.local.LocalJinaCLIP` converts to RGB before the resize, as the
     official ``encode_image`` does). URLs are fetched with ``fetcher``, or with
     a throwaway :class:`UrlFetcher` built from ``limits`` (no URL guard) when none is given."""
-    source = classify_image(image, index=index)
+    return load_source(classify_image(image, index=index), index=index, limits=limits,
+                       fetcher=fetcher)
+
+
+def load_source(
+    source: ImageSource,
+    *,
+    index: int,
+    limits: ImageLimits = DEFAULT_LIMITS,
+    fetcher: UrlFetcher | None = None,
+) -> Image.Image:
+    """:func:`load_image` of an input :func:`classify_image` has classified already (the
+    server classifies while parsing the request, and loads on a worker thread later)."""
     if source.kind == "pil":
         return _load_pil(source.payload, index=index)  # type: ignore[arg-type]
     if source.kind == "url":
@@ -427,40 +481,6 @@ def load_image(
     else:
         data = _source_bytes(source, index=index, limits=limits)
     return decode_image_bytes(data, index=index, limits=limits)
-
-
-#: Encoded payloads smaller than this are decoded on the event loop (cheaper than a thread hop).
-_INLINE_DECODE_BYTES = 64 * 1024
-
-
-async def aload_image(
-    image: ImageInput,
-    *,
-    index: int,
-    limits: ImageLimits = DEFAULT_LIMITS,
-    fetcher: AsyncUrlFetcher | None = None,
-) -> Image.Image:
-    """Async twin of :func:`load_image`. URLs are fetched with the async fetcher; file reads and
-    decoding of anything but tiny payloads run in a worker thread so the loop is not blocked."""
-    if not isinstance(image, (str, os.PathLike)) or isinstance(image, Image.Image):
-        # bytes, file objects, PIL: no network; decode in a thread unless tiny
-        if isinstance(image, (bytes, bytearray, memoryview)) and len(image) < _INLINE_DECODE_BYTES:
-            return load_image(image, index=index, limits=limits)
-        return await asyncio.to_thread(load_image, image, index=index, limits=limits)
-    if isinstance(image, str) and image.strip()[:8].lower().startswith(("http://", "https://")):
-        url = image.strip()
-        if fetcher is None:
-            from .fetch import AsyncUrlFetcher
-
-            async with AsyncUrlFetcher(limits=limits) as own:
-                data = await own.fetch(url, index=index)
-        else:
-            data = await fetcher.fetch(url, index=index)
-        if len(data) < _INLINE_DECODE_BYTES:
-            return decode_image_bytes(data, index=index, limits=limits)
-        return await asyncio.to_thread(decode_image_bytes, data, index=index, limits=limits)
-    # paths, file:// URLs, data URIs and base64: classification may stat a file -> thread
-    return await asyncio.to_thread(load_image, image, index=index, limits=limits)
 
 
 # --- the remote API's wire form ---------------------------------------------------------------

@@ -10,6 +10,7 @@ and model calls never interleave.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import functools
 import os
@@ -68,12 +69,10 @@ class LocalJinaCLIP(JinaCLIP):
 
     ``LocalJinaCLIP(model, **options)``: ``model`` is a Hugging Face hub id or a local
     directory in the official layout; every option is a field of
-    :class:`~jina_clip.local.options.LocalOptions` (``device``, ``dtype``, ``batch_size``,
-    ``max_length``, ``truncate``, ``normalize``, ``dimensions``, ``show_progress``,
-    ``revision``, ``cache_dir``, ``local_files_only``, ``image_workers``, ``image_limits``,
-    ``quantize``), validated there. ``dimensions`` defaults to the checkpoint's
-    ``truncate_dim`` (none for jina-clip-v1), like the official code; ``batch_size`` to 32
-    texts / 8 images on CPU and 256 on GPU; ``max_length`` to 8192.
+    :class:`~jina_clip.local.options.LocalOptions`, documented and validated there (the
+    validated options are :attr:`options`). Defaults resolved here: ``dimensions`` is the
+    checkpoint's ``truncate_dim`` (none for jina-clip-v1), like the official code;
+    ``batch_size`` 32 texts / 8 images on CPU and 256 on GPU; ``max_length`` 8192.
     """
 
     def __init__(
@@ -142,6 +141,11 @@ class LocalJinaCLIP(JinaCLIP):
     def model_name(self) -> str:
         return self.options.model
 
+    @property
+    def quantize(self) -> str | None:
+        """``"int8"`` when the text tower runs quantised, else None."""
+        return self.options.quantize
+
     def __repr__(self) -> str:
         return (
             f"LocalJinaCLIP(model={self.options.model!r}, device={str(self.device)!r}, "
@@ -149,10 +153,6 @@ class LocalJinaCLIP(JinaCLIP):
         )
 
     # --- text --------------------------------------------------------------------------------
-
-    @property
-    def quantize(self) -> str | None:
-        return self.options.quantize
 
     def tokenize(
         self, texts: Sequence[str], *, max_length: int | None = None, truncate: bool | None = None
@@ -169,13 +169,13 @@ class LocalJinaCLIP(JinaCLIP):
         """``stacklevel`` of the warning, counted from here: 3 points at the caller of
         :meth:`tokenize`, 4 at the caller of ``encode_text``."""
         limit = call.max_length or DEFAULT_MAX_LENGTH
-        ids = self.tokenizer.encode(list(texts))
-        long = [i for i, row in enumerate(ids) if len(row) > limit]
-        counts = [len(ids[i]) for i in long]
+        rows = self.tokenizer.encode_capped(list(texts), limit)  # reads no more than needed
+        long = [i for i, row in enumerate(rows) if row.num_tokens > limit]
+        counts = [rows[i].num_tokens for i in long]
         if long and call.truncate is False:
-            raise TextTooLongError(index=long[0], num_tokens=counts[0], max_length=limit)
-        for i in long:
-            ids[i] = self.tokenizer.truncate(ids[i], limit)
+            raise TextTooLongError(index=long[0], num_tokens=counts[0], max_length=limit,
+                                   exact=rows[long[0]].exact)
+        ids = [row.ids for row in rows]
         if long and call.truncate is None:
             _warn(TruncationWarning(long, counts, limit), stacklevel=stacklevel)
         return ids
@@ -195,13 +195,28 @@ class LocalJinaCLIP(JinaCLIP):
         raw = self._run_text(ids, opts.batch_size or self.batch_size, opts.show_progress)
         return _finish(raw, opts)
 
-    def _run_text(self, ids: list[list[int]], batch_size: int, progress: bool) -> np.ndarray:
+    def encode_tokens(self, ids: list[list[int]], *, normalize: bool | None = None,
+                      batch_size: int | None = None) -> np.ndarray:
+        """Embed texts already tokenized by :meth:`tokenize` (the server tokenizes off the
+        model thread, once, and queues the ids). Unlike the other methods this one does not
+        wait for the encoder's other model calls: the server runs long texts on a thread of
+        their own so that they never delay short texts and images (inference only reads the
+        weights)."""
+        call = self._resolve(CallOptions(normalize=normalize, batch_size=batch_size))
+        if not ids:
+            return self.empty(call.dimensions)
+        raw = self._run_text(ids, call.batch_size or self.batch_size, False, exclusive=False)
+        return _finish(raw, call)
+
+    def _run_text(self, ids: list[list[int]], batch_size: int, progress: bool, *,
+                  exclusive: bool = True) -> np.ndarray:
         out = np.empty((len(ids), self.model.text_dim), dtype=np.float32)
         batches = plan_token_batches(
             [len(row) for row in ids], batch_size=batch_size, token_budget=self.token_budget
         )
         pad = self.tokenizer.pad_id
-        with self._lock, torch.inference_mode():
+        lock = self._lock if exclusive else contextlib.nullcontext()
+        with lock, torch.inference_mode():
             for batch in progress_iter(batches, enabled=progress, desc="texts", unit="batch"):
                 width = max(len(ids[i]) for i in batch)
                 tokens = torch.full((len(batch), width), pad, dtype=torch.long)

@@ -38,7 +38,6 @@ from ..postprocess import finalize
 from ..progress import ProgressCounter, progress_counter
 from .batching import plan_requests
 from .error_map import rejected_input
-from .inputs import image_to_api_string
 from .models import model_spec
 from .options import DEFAULT_MAX_REQUEST_BYTES, RemoteCallOptions, RemoteOptions
 from .protocol import Envelope, image_item, parse_embeddings, text_item
@@ -256,6 +255,8 @@ class RemoteJinaCLIP(JinaCLIP):
     def _plan_images(self, images: Sequence[ImageInput], options: CallOptions) -> _Call:
         call = self.options.merged(options)
         checked = check_images(images)
+        from ..images.sources import image_to_api_string  # PIL: only when images are sent
+
         items = [image_item(image_to_api_string(img, index=i)) for i, img in enumerate(checked)]
         limit = call.max_request_bytes
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..image_tokens import TILE, TOKENS_PER_TILE
+
 __all__ = ["ModelSpec", "model_spec"]
 
 
@@ -27,7 +29,7 @@ class ModelSpec:
 _KNOWN = {
     # jina-clip-v1 takes neither ``task`` nor ``dimensions``; Matryoshka is done client-side.
     "jina-clip-v1": ModelSpec(768, supports_task=False, supports_dimensions=False,
-                              image_tile=(224, 1000)),
+                              image_tile=(TILE, TOKENS_PER_TILE)),
     "jina-clip-v2": ModelSpec(1024, supports_task=True, supports_dimensions=True),
 }
 

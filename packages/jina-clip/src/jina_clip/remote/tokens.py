@@ -8,11 +8,11 @@ cost): pass the bytes, a path, a PIL image, or a ``(width, height)`` tuple inste
 from __future__ import annotations
 
 import io
-import math
 from collections.abc import Sequence
 from typing import Any
 
 from ..errors import ImageDecodeError, ImageInputError, ImageNotFoundError
+from ..image_tokens import tile_tokens
 from .models import ModelSpec
 
 __all__ = [
@@ -43,7 +43,7 @@ def estimate_image_tokens(images: Sequence[Any], spec: ModelSpec, model: str) ->
     total = 0
     for index, image in enumerate(images):
         width, height = image_size(image, index=index)
-        total += math.ceil(width / side) * math.ceil(height / side) * per_tile
+        total += tile_tokens(width, height, tile=side, per_tile=per_tile)
     return total
 
 

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from .app import create_app
 from .config import ServerSettings
-from .guard import AddressGuard, check_url, make_url_guard
+from .guard import AddressGuard, check_url
 from .runner import ServerThread, build_encoder, serve
-from .transport import AsyncGuardedTransport, GuardedTransport
+from .transport import GuardedTransport
 
-__all__ = ["AddressGuard", "AsyncGuardedTransport", "GuardedTransport", "ServerSettings",
-           "ServerThread", "build_encoder", "check_url", "create_app", "make_url_guard", "serve"]
+__all__ = ["AddressGuard", "GuardedTransport", "ServerSettings",
+           "ServerThread", "build_encoder", "check_url", "create_app", "serve"]

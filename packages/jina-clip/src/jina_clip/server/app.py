@@ -19,11 +19,12 @@ from typing import Any
 
 import numpy as np
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from .. import __version__
 from ..base import JinaCLIP
-from ..errors import InputError, TextTooLongError
+from ..errors import InputError
+from ..image_tokens import tile_tokens
 from ..postprocess import finalize
 from ..wire import EmbeddingRequest, EmbeddingResponse, encode_base64_embedding
 from .batcher import BatcherClosed, DynamicBatcher, QueueFull
@@ -32,11 +33,13 @@ from .config import ServerSettings
 from .decode import ImageLoader
 from .errors import HTTPError, install_error_handlers
 from .guard import AddressGuard, Resolver, system_resolver
-from .inputs import ParsedInput, image_tokens, parse_input
+from .inputs import ParsedInput, parse_input
+from .metrics import CONTENT_TYPE, ServerMetrics
 from .middleware import RequestContextMiddleware
 from .oom import ModelOutOfMemory
-from .openapi import embeddings_responses, install_openapi, read_responses
+from .openapi import embeddings_responses, install_openapi, metrics_responses, read_responses
 from .schemas import Health, ModelCard, ModelList, PerModality
+from .texts import Prepared, TextPath
 
 __all__ = ["create_app"]
 
@@ -47,6 +50,7 @@ ACCEPTED_TASKS = (None, "retrieval.query", "retrieval.passage")
 EMBEDDING_TYPES = ("float", "base64", "binary", "ubinary")
 #: Routes that need no API key (load-balancer probes).
 OPEN_PATHS = frozenset({"/health"})
+ROUTES = ("/v1/embeddings", "/v1/models", "/health", "/metrics")
 
 
 class ServerState:
@@ -61,30 +65,54 @@ class ServerState:
         self.url_guard = AddressGuard(resolver=resolver,
                                       allow_private=settings.allow_private_urls)
         self.loader = ImageLoader(settings, self.url_guard)
-        # One model thread: model calls never interleave; the image pool decodes and fetches.
+        # One model thread for short texts and images, one for long texts (so that a text of
+        # thousands of tokens never delays them); the image pool decodes, fetches, tokenizes.
         self.model_pool = concurrent.futures.ThreadPoolExecutor(1, "jina-clip-model")
+        self.long_text_pool = concurrent.futures.ThreadPoolExecutor(1, "jina-clip-long-text")
         self.image_pool = concurrent.futures.ThreadPoolExecutor(
             settings.image_workers, "jina-clip-decode")
+        self.texts = TextPath(encoder, settings.max_text_tokens)
+        self.metrics = ServerMetrics(ROUTES)
         size = settings.max_batch_size
         common: dict[str, Any] = dict(
             executor=self.model_pool, max_batch_size=size, max_wait_ms=settings.max_wait_ms,
-            max_queue=settings.max_queue, merge=settings.batching)
-        self.text_batcher: DynamicBatcher[str] = DynamicBatcher(
-            self._encode_texts, name="text", **common)
+            max_queue=settings.max_queue, merge=settings.batching,
+            on_batch=self.metrics.observe_batch)
+        self.text_batcher: DynamicBatcher[Any] = DynamicBatcher(
+            self.texts.embed, name="text", max_batch_tokens=settings.max_batch_tokens,
+            **common)
+        self.long_text_batcher: DynamicBatcher[Any] = DynamicBatcher(
+            self.texts.embed, name="long text", max_batch_tokens=settings.max_batch_tokens,
+            **{**common, "executor": self.long_text_pool})
         self.image_batcher: DynamicBatcher[Any] = DynamicBatcher(
             self._encode_images, name="image", **common)
-
-    def _encode_texts(self, texts: list[str]) -> np.ndarray:
-        return self.encoder.encode_text(texts, batch_size=len(texts), normalize=False,
-                                        max_length=self.settings.max_text_tokens, truncate=True)
+        for batcher in self.batchers:
+            self.metrics.watch_queue(batcher.name, lambda b=batcher: b.queue_depth)
 
     def _encode_images(self, images: list[Any]) -> np.ndarray:
         return self.encoder.encode_image(images, normalize=False, batch_size=len(images))
 
+    @property
+    def batchers(self) -> tuple[DynamicBatcher[Any], ...]:
+        return (self.text_batcher, self.long_text_batcher, self.image_batcher)
+
+    def text_lanes(self, prepared: Prepared) -> list[tuple[DynamicBatcher[Any], list[int]]]:
+        """Which texts (positions in ``prepared``) go to which batcher: texts over
+        ``long_text_tokens`` to the long-text lane, the rest to the text batcher."""
+        if not self.texts.tokens:  # no token counts to go by: one lane
+            return [(self.text_batcher, list(range(len(prepared.items))))]
+        costs = prepared.costs or []
+        limit = self.settings.long_text_tokens
+        short = [i for i, n in enumerate(costs) if n <= limit]
+        long = [i for i, n in enumerate(costs) if n > limit]
+        return [(b, part) for b, part in ((self.text_batcher, short),
+                                          (self.long_text_batcher, long)) if part]
+
     async def aclose(self) -> None:
-        await self.text_batcher.aclose()
-        await self.image_batcher.aclose()
+        for batcher in self.batchers:
+            await batcher.aclose()
         self.model_pool.shutdown(wait=False, cancel_futures=True)
+        self.long_text_pool.shutdown(wait=False, cancel_futures=True)
         self.image_pool.shutdown(wait=False, cancel_futures=True)
         self.loader.close()
 
@@ -169,31 +197,25 @@ class EmbeddingService:
         except ValueError as exc:
             raise HTTPError(422, str(exc)) from None
 
-    async def _check_texts(self, parsed: ParsedInput, truncate: bool) -> tuple[list[str], int]:
-        """Texts and their usage tokens; over-long ones fail unless ``truncate``."""
-        texts = [t for _, t in parsed.texts]
+    async def _check_texts(self, parsed: ParsedInput, truncate: bool) -> Prepared:
+        """Texts tokenized (once, on a worker thread); over-long ones fail unless
+        ``truncate``."""
         loop = asyncio.get_running_loop()
-        counts = await loop.run_in_executor(self.state.image_pool, self.state.encoder.count_tokens,
-                                            texts)
-        limit = self.settings.max_text_tokens
-        if not truncate:
-            for (index, _), n in zip(parsed.texts, counts, strict=True):
-                if n > limit:
-                    raise TextTooLongError(index=index, num_tokens=n, max_length=limit)
-        return texts, sum(min(n, limit) for n in counts)
+        return await loop.run_in_executor(self.state.image_pool, self.state.texts.prepare,
+                                          parsed.texts, truncate)
 
-    async def _decode_images(self, parsed: ParsedInput) -> tuple[list[Any], int]:
+    async def _decode_images(self, parsed: ParsedInput) -> Prepared:
         """Decoded images (fetched and decoded on the image pool) and their usage tokens."""
         loop = asyncio.get_running_loop()
         decoded = await _gather_or_cancel(*(
             loop.run_in_executor(self.state.image_pool, self.state.loader.load, src)
             for src in parsed.images))
-        return decoded, sum(image_tokens(im) for im in decoded)
+        return Prepared(decoded, sum(tile_tokens(*im.size) for im in decoded))
 
-    async def _submit(self, batcher: DynamicBatcher[Any], items: list[Any],
+    async def _submit(self, batcher: DynamicBatcher[Any], ready: Prepared,
                       indices: list[int]) -> np.ndarray:
         try:
-            return await batcher.submit(items)
+            return await batcher.submit(ready.items, ready.costs)
         except QueueFull as exc:
             raise HTTPError(503, f"server is busy: {exc}; retry later", code="queue_full",
                             headers={"Retry-After": str(self.settings.retry_after_s)}) from None
@@ -224,25 +246,30 @@ class EmbeddingService:
                                      f"queues at once ({batcher.max_queue}); split the request",
                                 code="too_many_inputs")
         # 1. validate and decode everything, so that bad input never reaches a batch
-        checks: list[Awaitable[tuple[list[Any], int]]] = []
+        checks: list[Awaitable[Prepared]] = []
         if parsed.texts:
             checks.append(self._check_texts(parsed, req.truncate))
         if parsed.images:
             checks.append(self._decode_images(parsed))
         ready = await _gather_or_cancel(*checks)
-        # 2. queue texts and images on their batchers
-        groups: list[tuple[DynamicBatcher[Any], list[int]]] = []
+        # 2. queue texts (short and long apart) and images on their batchers
+        groups: list[tuple[DynamicBatcher[Any], list[int], Prepared]] = []
         if parsed.texts:
-            groups.append((self.state.text_batcher, [i for i, _ in parsed.texts]))
+            texts, indices = ready[0], [i for i, _ in parsed.texts]
+            for batcher, part in self.state.text_lanes(texts):
+                groups.append((batcher, [indices[p] for p in part], texts.subset(part)))
         if parsed.images:
-            groups.append((self.state.image_batcher, [s.index for s in parsed.images]))
+            groups.append((self.state.image_batcher, [s.index for s in parsed.images],
+                           ready[-1]))
         results = await _gather_or_cancel(*(
-            self._submit(batcher, items, indices)
-            for (batcher, indices), (items, _) in zip(groups, ready, strict=True)))
+            self._submit(batcher, prepared, indices)
+            for batcher, indices, prepared in groups))
         vectors = np.empty((parsed.count, self.state.dimension), dtype=np.float32)
-        for (_, indices), rows in zip(groups, results, strict=True):
+        for (_, indices, _), rows in zip(groups, results, strict=True):
             vectors[indices] = rows
-        tokens = sum(n for _, n in ready)
+        self.state.metrics.inputs.labels("text").inc(len(parsed.texts))
+        self.state.metrics.inputs.labels("image").inc(len(parsed.images))
+        tokens = sum(p.tokens for p in ready)
         # Post-processing and JSON rendering take ~1 s for 2048 float vectors: off the loop.
         return await asyncio.to_thread(self._respond, vectors, req, kinds, tokens)
 
@@ -289,7 +316,8 @@ def create_app(encoder: JinaCLIP, settings: ServerSettings | None = None, *,
     # Auth is checked in the middleware, before the body is read and parsed: an unauthenticated
     # client gets 401 whatever it sends, and costs no JSON parsing on the event loop.
     app.add_middleware(RequestContextMiddleware, max_body_bytes=settings.max_body_bytes,
-                       authorize=_bearer_check(settings), open_paths=OPEN_PATHS)
+                       authorize=_bearer_check(settings), open_paths=OPEN_PATHS,
+                       body_timeout_s=settings.body_timeout_s, metrics=state.metrics)
     install_openapi(app, auth=settings.api_key is not None, open_paths=OPEN_PATHS)
 
     # The embeddings route returns its JSONResponse as built: response_model documents the
@@ -313,13 +341,22 @@ def create_app(encoder: JinaCLIP, settings: ServerSettings | None = None, *,
         return ModelList(data=[ModelCard(id=settings.served_model_name, root=settings.model,
                                          dimension=state.dimension)])
 
+    @app.get("/metrics", response_class=Response, responses=metrics_responses(),
+             summary="Prometheus metrics")
+    async def metrics() -> Response:
+        """Requests by route and status, errors by code, inputs embedded by modality, queue
+        depth, and per batcher the items and tokens per model call, the time in the queue
+        and in the model (Prometheus text format; behind the API key when one is set)."""
+        return Response(state.metrics.render(), media_type=CONTENT_TYPE)
+
     @app.get("/health", response_model=Health,
              responses=read_responses("The server is up; its queues and counters."),
              summary="Liveness and batcher counters")
     async def health() -> Health:
         """Answers while the server runs; needs no API key (for load-balancer probes)."""
         def per(count: Callable[[DynamicBatcher[Any]], int]) -> PerModality:
-            return PerModality(text=count(state.text_batcher), image=count(state.image_batcher))
+            return PerModality(text=count(state.text_batcher) + count(state.long_text_batcher),
+                               image=count(state.image_batcher))
 
         return Health(model=settings.served_model_name,
                       queue_depth=per(lambda b: b.queue_depth),

@@ -5,6 +5,14 @@ waits until ``max_batch_size`` items are queued or the oldest has waited ``max_w
 the model once in a worker thread (never on the event loop) and scatters the rows back to each
 request in order. A request larger than a batch is spread over several batches.
 
+Fairness: a batch holds at most ``max_batch_size`` items and, when the items have costs (text
+tokens), at most ``max_batch_tokens`` padded tokens (items x the longest), as TEI's
+``max_batch_tokens`` (a single item over the budget runs alone). A request that does not fit
+in the batch being cut goes to the back of the line with its remaining items, and a new request
+joins the line ahead of such a partly served one, so requests take turns batch by batch: a
+small request waits for at most the batch running when it arrives, whatever the big one's
+size.
+
 The queue is bounded in items: a submit that would overflow it raises :class:`QueueFull` at
 once (the app answers 503 + Retry-After) instead of letting latency grow without bound. A
 request whose caller goes away (client disconnect cancels its task) leaves the queue and its
@@ -31,7 +39,7 @@ import numpy as np
 
 from .oom import ModelOutOfMemory, free_accelerator_cache, is_out_of_memory
 
-__all__ = ["BatcherClosed", "DynamicBatcher", "QueueFull"]
+__all__ = ["BatchReport", "BatcherClosed", "DynamicBatcher", "QueueFull"]
 
 T = TypeVar("T")
 log = logging.getLogger("jina_clip.server")
@@ -50,6 +58,7 @@ class _Job(Generic[T]):
     items: Sequence[T]
     future: asyncio.Future[np.ndarray]
     arrived: float
+    costs: Sequence[int] | None = None  # per item (text tokens); None: 1 each
     taken: int = 0  # items handed to a batch so far
     done: int = 0  # items whose rows are filled in
     rows: np.ndarray | None = None
@@ -65,6 +74,18 @@ class _Slice:
     job: _Job[Any]
     start: int
     stop: int
+
+
+@dataclass(frozen=True)
+class BatchReport:
+    """One model call, for metrics: its size, its padded tokens (items x the longest cost),
+    how long each request slice in it had waited, and how long the model took."""
+
+    batcher: str
+    items: int
+    tokens: int
+    queue_seconds: list[float]
+    model_seconds: float
 
 
 @dataclass
@@ -91,16 +112,20 @@ class DynamicBatcher(Generic[T]):
         max_batch_size: int = 32,
         max_wait_ms: float = 5.0,
         max_queue: int = 4096,
+        max_batch_tokens: int | None = None,
         merge: bool = True,
         name: str = "batcher",
+        on_batch: Callable[[BatchReport], None] | None = None,
     ) -> None:
         self._fn = fn
         self._executor = executor
         self.max_batch_size = max_batch_size
         self.max_wait = max_wait_ms / 1000.0
         self.max_queue = max_queue
+        self.max_batch_tokens = max_batch_tokens
         self.merge = merge
         self.name = name
+        self.on_batch = on_batch
         self.stats = BatcherStats()
         self._jobs: collections.deque[_Job[T]] = collections.deque()
         self._pending = 0  # items queued, not yet in a batch
@@ -116,18 +141,22 @@ class DynamicBatcher(Generic[T]):
         """Items waiting for a batch."""
         return self._pending
 
-    async def submit(self, items: Sequence[T]) -> np.ndarray:
-        """Embed ``items``; returns their rows in order. Raises :class:`QueueFull`."""
+    async def submit(self, items: Sequence[T], costs: Sequence[int] | None = None
+                     ) -> np.ndarray:
+        """Embed ``items``; returns their rows in order. Raises :class:`QueueFull`.
+        ``costs`` (one per item, e.g. its tokens) count against ``max_batch_tokens``."""
         if not items:
             raise ValueError("submit() needs at least one item")
+        if costs is not None and len(costs) != len(items):
+            raise ValueError("submit() needs one cost per item")
         if self._closed:
             raise BatcherClosed(f"{self.name} batcher is shut down")
         if self._pending + len(items) > self.max_queue:
             raise QueueFull(f"{self.name} queue is full ({self._pending} items waiting)")
         self._ensure_worker()
         loop = asyncio.get_running_loop()
-        job: _Job[T] = _Job(items, loop.create_future(), loop.time())
-        self._jobs.append(job)
+        job: _Job[T] = _Job(items, loop.create_future(), loop.time(), costs)
+        self._jobs.insert(self._place(), job)
         self._pending += len(items)
         assert self._wakeup is not None
         self._wakeup.set()
@@ -138,6 +167,18 @@ class DynamicBatcher(Generic[T]):
             if not job.future.done() or job.future.cancelled():  # the caller went away
                 job.failed = True
                 self._release(job)
+
+    def _place(self) -> int:
+        """Where a new request joins the line: ahead of the first request that has had a turn
+        already (a big one, partly served), unless a batch's worth of items is queued ahead of
+        that one, so a new request waits for at most the running batch, and a big request
+        still gets a turn every other batch."""
+        ahead = 0
+        for position, job in enumerate(self._jobs):
+            if job.taken and ahead < self.max_batch_size:
+                return position
+            ahead += len(job.items) - job.taken
+        return len(self._jobs)
 
     async def aclose(self) -> None:
         """Stop the worker and fail every unanswered request, queued or in the running batch,
@@ -203,27 +244,40 @@ class DynamicBatcher(Generic[T]):
                 self._inflight = []
 
     def _take(self) -> list[_Slice]:
-        """Cut up to ``max_batch_size`` items off the front of the queue."""
+        """Cut the next batch off the front of the line: up to ``max_batch_size`` items and
+        ``max_batch_tokens`` padded tokens. A request left with items goes to the back."""
         batch: list[_Slice] = []
-        room = self.max_batch_size
-        while room and self._jobs:
+        count = width = 0  # items in the batch, cost of its longest
+        while count < self.max_batch_size and self._jobs:
             job = self._jobs[0]
             if job.dead:
                 self._drop_dead()
                 continue
-            n = min(room, len(job.items) - job.taken)
-            batch.append(_Slice(job, job.taken, job.taken + n))
-            job.taken += n
-            self._pending -= n
-            room -= n
-            if job.taken == len(job.items):
-                self._jobs.popleft()
+            n = 0
+            while count + n < self.max_batch_size and job.taken + n < len(job.items):
+                cost = 1 if job.costs is None else job.costs[job.taken + n]
+                wider = max(width, cost)
+                if (self.max_batch_tokens is not None and count + n > 0
+                        and (count + n + 1) * wider > self.max_batch_tokens):
+                    break
+                width = wider
+                n += 1
+            if n:
+                batch.append(_Slice(job, job.taken, job.taken + n))
+                job.taken += n
+                self._pending -= n
+                count += n
+            self._jobs.popleft()
+            if job.taken < len(job.items):  # the batch is full: its turn is over
+                self._jobs.append(job)
+                break
             if not self.merge:
                 break
         return batch
 
-    async def _call(self, items: list[T]) -> np.ndarray:
+    async def _call(self, items: list[T], batch: list[_Slice]) -> np.ndarray:
         loop = asyncio.get_running_loop()
+        started = loop.time()
         try:
             out = await loop.run_in_executor(self._executor, self._fn, items)
         except Exception as exc:
@@ -231,6 +285,12 @@ class DynamicBatcher(Generic[T]):
             raise
         self.stats.calls += 1
         self.stats.items += len(items)
+        if self.on_batch is not None:
+            costs = [1 if s.job.costs is None else s.job.costs[i] for s in batch
+                     for i in range(s.start, s.stop)]
+            self.on_batch(BatchReport(
+                self.name, len(items), len(items) * max(costs, default=0),
+                [started - s.job.arrived for s in batch], loop.time() - started))
         out = np.asarray(out)
         if out.ndim != 2 or out.shape[0] != len(items):
             raise RuntimeError(f"encoder returned shape {out.shape} for {len(items)} inputs")
@@ -244,7 +304,7 @@ class DynamicBatcher(Generic[T]):
             return
         items = [item for s in batch for item in s.job.items[s.start:s.stop]]
         try:
-            rows = await self._call(items)
+            rows = await self._call(items, batch)
         except Exception as exc:
             if is_out_of_memory(exc):
                 await self._split_after_oom(batch, exc)

@@ -8,7 +8,7 @@ from here.
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 __all__ = ["ServerSettings"]
 
@@ -41,7 +41,15 @@ class ServerSettings(BaseModel):
     """TCP port to listen on (0: any free port)."""
     api_key: SecretStr | None = None
     """Bearer token clients must send (``Authorization: Bearer <key>``) on every route but
-    ``/health``; None turns auth off. Never logged."""
+    ``/health``; None turns auth off. An empty or blank key is refused (it would look like
+    auth is on while any request got through). Never logged."""
+    header_timeout_s: float = Field(default=10.0, gt=0)
+    """Seconds a client has to send a request's headers (from the connection's start, or from
+    the previous response on a kept-alive one); slower connections are closed, so clients
+    trickling bytes cannot hold connections open."""
+    body_timeout_s: float = Field(default=30.0, gt=0)
+    """Seconds a client has to send a request's whole body once its headers are in; slower is
+    408 and the connection is closed."""
     log_level: str = "info"
     """Logging level of the server and uvicorn: ``debug``, ``info``, ``warning``, ``error``."""
 
@@ -55,6 +63,15 @@ class ServerSettings(BaseModel):
     max_queue: int = Field(default=4096, ge=1)
     """Items waiting per modality; beyond it requests get 503 + Retry-After (a request with
     more items than this gets 400, since it could never be queued)."""
+    max_batch_tokens: int = Field(default=16384, ge=2)
+    """Tokens (padded: items x the longest text) per model call, as TEI's
+    ``--max-batch-tokens``; one text over it runs alone. With ``max_batch_size`` it bounds a
+    batch's work, and requests take turns batch by batch, so a small request never waits
+    for more than one batch of a big one."""
+    long_text_tokens: int = Field(default=1024, ge=2)
+    """Tokens above which a text is embedded in the long-text lane, on a model thread of its
+    own, so that long texts (up to ``max_text_tokens``, seconds each on a CPU) never delay
+    short texts and images."""
     retry_after_s: int = Field(default=1, ge=0)
     """Seconds sent in the ``Retry-After`` header of every 503 (queue full, shutting down,
     out of memory)."""
@@ -81,3 +98,11 @@ class ServerSettings(BaseModel):
     # --- safety --------------------------------------------------------------------------------
     allow_private_urls: bool = False
     """Let image URLs point at private/loopback/link-local hosts (only on trusted networks)."""
+
+    @field_validator("api_key")
+    @classmethod
+    def _key_not_blank(cls, key: SecretStr | None) -> SecretStr | None:
+        if key is not None and not key.get_secret_value().strip():
+            raise ValueError("the API key is empty; give a non-empty key, or none to turn auth "
+                             "off")
+        return key

@@ -1,6 +1,7 @@
 """Decode request images into PIL images on worker threads, under the server's limits.
 
-Inline images go through :func:`jina_clip.images.sources.decode_image_bytes`; URLs through one
+Inline images go through :func:`jina_clip.images.sources.load_source`, as on the client; URLs
+through one
 shared :class:`~jina_clip.images.fetch.UrlFetcher` built by
 :func:`~jina_clip.server.transport.guarded_fetcher`: the address guard pre-checks every hop of
 a redirect chain, and the transport connects only to addresses the guard approved at connect
@@ -11,10 +12,10 @@ from __future__ import annotations
 
 from PIL import Image
 
-from ..images.sources import ImageLimits, decode_image_bytes
+from ..images.sources import ImageLimits, load_source
 from .config import ServerSettings
 from .guard import AddressGuard
-from .inputs import ImageSource
+from .inputs import ParsedImage
 from .transport import guarded_fetcher
 
 __all__ = ["ImageLoader"]
@@ -29,12 +30,9 @@ class ImageLoader:
             fetch_timeout=settings.fetch_timeout_s, max_redirects=settings.max_redirects)
         self.fetcher = guarded_fetcher(guard, self.limits)
 
-    def load(self, source: ImageSource) -> Image.Image:
-        data = source.data
-        if data is None:
-            assert source.url is not None
-            data = self.fetcher.fetch(source.url, index=source.index)
-        return decode_image_bytes(data, index=source.index, limits=self.limits)
+    def load(self, image: ParsedImage) -> Image.Image:
+        return load_source(image.source, index=image.index, limits=self.limits,
+                           fetcher=self.fetcher)
 
     def close(self) -> None:
         self.fetcher.close()

@@ -20,6 +20,7 @@ __all__ = ["HTTPError", "error_response", "install_error_handlers"]
 log = logging.getLogger("jina_clip.server")
 
 _CODES = {400: "bad_request", 401: "unauthorized", 404: "not_found", 405: "method_not_allowed",
+          408: "request_timeout",
           413: "payload_too_large", 422: "validation_error", 500: "internal_error",
           503: "service_unavailable"}
 

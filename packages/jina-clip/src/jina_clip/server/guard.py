@@ -28,7 +28,7 @@ from urllib.parse import urlsplit
 from ..errors import UnsafeURLError
 
 __all__ = ["MAX_URL_LENGTH", "AddressGuard", "Resolver", "check_address", "check_url",
-           "make_url_guard", "parse_ip_host", "split_url", "system_resolver"]
+           "parse_ip_host", "split_url", "system_resolver"]
 
 #: ``resolver(host, port) -> [address, ...]``; injectable so tests never touch DNS.
 Resolver = Callable[[str, int], list[str]]
@@ -99,18 +99,21 @@ def _embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
     return None
 
 
+def _is_public(ip: IPAddress) -> bool:
+    return not (ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_multicast
+                or ip.is_reserved or ip.is_unspecified or not ip.is_global)
+
+
 def check_address(ip: IPAddress) -> None:
-    """Raise :class:`UnsafeURLError` unless ``ip`` is a public, routable unicast address."""
-    if isinstance(ip, ipaddress.IPv6Address):
+    """Raise :class:`UnsafeURLError` unless ``ip`` is a public, routable unicast address. The
+    message names the address as given (``::1``, not the ``0.0.0.1`` it embeds), and the
+    refused IPv4 address an IPv6 one carries."""
+    embedded = None
+    if isinstance(ip, ipaddress.IPv6Address) and not (ip.is_loopback or ip.is_unspecified):
         embedded = _embedded_ipv4(ip)
-        if embedded is not None:
-            check_address(embedded)
-    bad = (
-        ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_multicast
-        or ip.is_reserved or ip.is_unspecified or not ip.is_global
-    )
-    if bad:
-        raise UnsafeURLError(f"refusing to fetch a non-public address ({ip})")
+    if not _is_public(ip) or (embedded is not None and not _is_public(embedded)):
+        carried = "" if embedded is None else f", which carries the IPv4 address {embedded}"
+        raise UnsafeURLError(f"refusing to fetch a non-public address ({ip}{carried})")
 
 
 def _is_localhost_name(host: str) -> bool:
@@ -210,9 +213,3 @@ def check_url(url: str, *, resolver: Resolver = system_resolver,
               allow_private: bool = False) -> None:
     """Raise :class:`UnsafeURLError` if the server must not fetch ``url``."""
     AddressGuard(resolver=resolver, allow_private=allow_private).check_url(url)
-
-
-def make_url_guard(*, allow_private: bool = False,
-                   resolver: Resolver = system_resolver) -> AddressGuard:
-    """A ``url_guard(url)`` callable for the image fetchers (an :class:`AddressGuard`)."""
-    return AddressGuard(resolver=resolver, allow_private=allow_private)

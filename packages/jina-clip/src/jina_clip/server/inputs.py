@@ -8,89 +8,36 @@ disk for a client, so ``file://`` URLs and paths are refused.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import math
-import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from ..errors import ImageInputError
-from ..images.sources import check_data_uri_media_type
+from ..images.sources import ImageSource, classify_image
 from ..wire import ImageItem, InputItem, LegacyBytesItem, LegacyUrlItem, TextItem
 
-if TYPE_CHECKING:
-    from PIL import Image
-
-__all__ = ["ImageSource", "ParsedInput", "classify_image", "image_tokens", "parse_input"]
-
-_SCHEME = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*):")
-#: jina-clip-v1 pricing: 1,000 tokens per 224x224 tile.
-TILE = 224
-TOKENS_PER_TILE = 1000
+__all__ = ["ParsedImage", "ParsedInput", "parse_input"]
 
 
 @dataclass(frozen=True)
-class ImageSource:
-    """One image input: an http(s) URL to fetch, or the bytes of an inline image."""
+class ParsedImage:
+    """One image input of the request: its index and what it is (URL, data URI, base64)."""
 
     index: int
-    url: str | None = None
-    data: bytes | None = None
+    source: ImageSource
 
 
 @dataclass
 class ParsedInput:
     count: int
     texts: list[tuple[int, str]]
-    images: list[ImageSource]
-
-
-def image_tokens(image: Image.Image) -> int:
-    """Usage tokens of one image under the jina-clip-v1 rule."""
-    width, height = image.size
-    return math.ceil(width / TILE) * math.ceil(height / TILE) * TOKENS_PER_TILE
-
-
-def classify_image(value: str, *, index: int, max_bytes: int) -> ImageSource:
-    """Classify an image string: http(s) URL, data URI or base64. (URLs are checked by the
-    address guard when fetched, on every redirect hop.)"""
-    match = _SCHEME.match(value)
-    scheme = match.group(1).lower() if match else ""
-    if scheme in ("http", "https"):
-        return ImageSource(index, url=value)
-    if scheme == "data":
-        header, sep, payload = value.partition(",")
-        if not sep or not header.lower().endswith(";base64"):
-            raise ImageInputError("data URI must be base64-encoded (data:...;base64,...)",
-                                  index=index)
-        check_data_uri_media_type(header, index=index)
-        value = payload
-    elif scheme and "://" in value[:40]:
-        raise ImageInputError(
-            f"{scheme}:// URLs are not accepted; send an http(s) URL, a data URI or base64",
-            index=index,
-        )
-    # 4 base64 chars carry 3 bytes: refuse oversized payloads before decoding them.
-    if len(value) // 4 * 3 > max_bytes + 3:
-        raise ImageInputError(f"image is larger than {max_bytes} bytes", index=index)
-    try:
-        data = base64.b64decode("".join(value.split()), validate=True)
-    except (binascii.Error, ValueError):
-        raise ImageInputError(
-            "image is not an http(s) URL, a data URI or valid base64", index=index
-        ) from None
-    if not data:
-        raise ImageInputError("image is empty", index=index)
-    if len(data) > max_bytes:
-        raise ImageInputError(f"image is larger than {max_bytes} bytes", index=index)
-    return ImageSource(index, data=data)
+    images: list[ParsedImage]
 
 
 def parse_input(raw: str | list[InputItem], *, max_inputs: int,
                 max_image_bytes: int) -> ParsedInput:
     """Split ``input`` into texts and image sources by position. Raises ``ValueError`` for
-    an empty list or too many inputs (the caller maps them to 422 / 400)."""
+    an empty list or too many inputs (the caller maps them to 422 / 400). Image strings are
+    classified by the core's :func:`~jina_clip.images.sources.classify_image`, so the server
+    accepts what the client sends (URL-safe or unpadded base64, data URIs), paths excepted."""
     items: list[InputItem] = [raw] if isinstance(raw, str) else list(raw)
     if not items:
         raise ValueError("input is empty; send at least one text or image")
@@ -99,7 +46,7 @@ def parse_input(raw: str | list[InputItem], *, max_inputs: int,
             f"input length is larger than the largest allowed size {max_inputs}"
         )
     texts: list[tuple[int, str]] = []
-    images: list[ImageSource] = []
+    images: list[ParsedImage] = []
     for i, item in enumerate(items):
         if isinstance(item, str):
             texts.append((i, item))
@@ -114,5 +61,7 @@ def parse_input(raw: str | list[InputItem], *, max_inputs: int,
             )
             if value is None:  # pragma: no cover - pydantic admits only the types above
                 raise ImageInputError(f"unsupported input {type(item).__name__}", index=i)
-            images.append(classify_image(value, index=i, max_bytes=max_image_bytes))
+            source = classify_image(value, index=i, local_files=False,
+                                    max_bytes=max_image_bytes)
+            images.append(ParsedImage(i, source))
     return ParsedInput(len(items), texts, images)

@@ -49,6 +49,13 @@ def read_responses(success: str) -> Responses:
     return {200: {"description": success}, **_internal_error()}
 
 
+def metrics_responses() -> Responses:
+    """The responses of ``GET /metrics``: Prometheus text, not JSON."""
+    return {200: {"description": "The metrics in the Prometheus text exposition format.",
+                  "content": {"text/plain": {"schema": {"type": "string"}}}},
+            **_internal_error()}
+
+
 def embeddings_responses(settings: ServerSettings) -> Responses:
     """The responses of ``POST /v1/embeddings`` beyond its body type (401 comes with the
     auth)."""
@@ -64,6 +71,9 @@ def embeddings_responses(settings: ServerSettings) -> Responses:
                     f"`too_many_inputs`: more than {settings.max_inputs} inputs "
                     f"(`max_inputs`), or more texts or images than the queue holds "
                     f"({settings.max_queue}, `max_queue`): split the request."),
+        408: _error(f"`request_timeout`: the body did not arrive within "
+                    f"{settings.body_timeout_s:g} s (`body_timeout_s`); the connection is "
+                    "closed."),
         413: _error(f"`payload_too_large`: the body is over {settings.max_body_bytes} bytes "
                     "(`max_body_bytes`), declared or counted while reading."),
         422: _error("`validation_error`: malformed JSON, a wrong field type or value, an "

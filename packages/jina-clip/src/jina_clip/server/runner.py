@@ -13,6 +13,7 @@ from fastapi import FastAPI
 
 from ..base import JinaCLIP
 from .config import ServerSettings
+from .timeouts import header_timeout_protocol
 
 __all__ = ["ServerThread", "build_encoder", "serve"]
 
@@ -46,7 +47,8 @@ def serve(settings: ServerSettings, encoder: JinaCLIP | None = None) -> None:
              if settings.batching else "off")
     try:
         uvicorn.run(create_app(encoder, settings), host=settings.host, port=settings.port,
-                    log_level=settings.log_level.lower())
+                    log_level=settings.log_level.lower(),
+                    http=header_timeout_protocol(settings.header_timeout_s))
     finally:
         if own:
             encoder.close()
@@ -55,9 +57,11 @@ def serve(settings: ServerSettings, encoder: JinaCLIP | None = None) -> None:
 class ServerThread:
     """``with ServerThread(app) as url: ...``: uvicorn on 127.0.0.1 and a free port, on a
     daemon thread, shut down on exit. The socket is bound before the thread starts, so
-    there is no race for the port."""
+    there is no race for the port. Connections whose headers take over ``header_timeout_s``
+    are closed, as under ``serve``."""
 
-    def __init__(self, app: FastAPI, host: str = "127.0.0.1", **config: Any) -> None:
+    def __init__(self, app: FastAPI, host: str = "127.0.0.1", *,
+                 header_timeout_s: float = 10.0, **config: Any) -> None:
         import uvicorn
 
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -66,6 +70,7 @@ class ServerThread:
         self.port = self.sock.getsockname()[1]
         self.url = f"http://{host}:{self.port}"
         config.setdefault("log_level", "warning")
+        config.setdefault("http", header_timeout_protocol(header_timeout_s))
         self.server = uvicorn.Server(uvicorn.Config(app, **config))
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]},
                                        daemon=True)

@@ -26,17 +26,15 @@ import ssl
 import time
 import typing
 
-import anyio.to_thread
 import httpcore
 import httpx
 
 from ..errors import UnsafeURLError
-from ..images.fetch import AsyncUrlFetcher, UrlFetcher
+from ..images.fetch import UrlFetcher
 from ..images.sources import DEFAULT_LIMITS, ImageLimits
 from .guard import AddressGuard
 
-__all__ = ["AsyncGuardedTransport", "GuardedTransport", "async_guarded_fetcher",
-           "guarded_fetcher"]
+__all__ = ["GuardedTransport", "guarded_fetcher"]
 
 _SocketOptions = typing.Iterable[typing.Any]
 _LIMITS = httpx.Limits(max_connections=100, max_keepalive_connections=20, keepalive_expiry=5.0)
@@ -101,48 +99,6 @@ class _GuardedBackend(httpcore.NetworkBackend):
         self._inner.sleep(seconds)
 
 
-class _AsyncGuardedBackend(httpcore.AsyncNetworkBackend):
-    """Async twin of :class:`_GuardedBackend`; the (blocking) resolver runs in a thread."""
-
-    def __init__(self, guard: AddressGuard) -> None:
-        self._guard = guard
-        self._inner = httpcore.AnyIOBackend()
-
-    async def connect_tcp(self, host: str, port: int,
-                          timeout: float | None = None,  # noqa: ASYNC109 - httpcore's API
-                          local_address: str | None = None,
-                          socket_options: _SocketOptions | None = None
-                          ) -> httpcore.AsyncNetworkStream:
-        addresses = await anyio.to_thread.run_sync(self._guard.resolve, host, port)
-        deadline = None if timeout is None else time.monotonic() + timeout
-        error: Exception | None = None
-        for address in addresses:
-            try:
-                stream = await self._inner.connect_tcp(
-                    address, port, timeout=_remaining(deadline), local_address=local_address,
-                    socket_options=socket_options)
-            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
-                error = exc
-                continue
-            try:
-                _check_peer(self._guard, host, address, stream.get_extra_info("server_addr"))
-            except BaseException:
-                await stream.aclose()
-                raise
-            return stream
-        assert error is not None
-        raise error
-
-    async def connect_unix_socket(self, path: str,
-                                  timeout: float | None = None,  # noqa: ASYNC109
-                                  socket_options: _SocketOptions | None = None
-                                  ) -> httpcore.AsyncNetworkStream:
-        raise UnsafeURLError("refusing to connect to a unix socket")
-
-    async def sleep(self, seconds: float) -> None:
-        await self._inner.sleep(seconds)
-
-
 def _pool_kwargs(verify: ssl.SSLContext | bool, limits: httpx.Limits) -> dict[str, typing.Any]:
     return dict(ssl_context=httpx.create_ssl_context(verify=verify),
                 max_connections=limits.max_connections,
@@ -171,27 +127,9 @@ class GuardedTransport(httpx.HTTPTransport):
         _swap_pool(self, pool, httpcore.ConnectionPool)
 
 
-class AsyncGuardedTransport(httpx.AsyncHTTPTransport):
-    """Async :class:`GuardedTransport` (asyncio or trio, through anyio)."""
-
-    def __init__(self, guard: AddressGuard, *, verify: ssl.SSLContext | bool = True,
-                 limits: httpx.Limits = _LIMITS) -> None:
-        super().__init__(verify=verify, limits=limits)
-        pool = httpcore.AsyncConnectionPool(**_pool_kwargs(verify, limits),
-                                            network_backend=_AsyncGuardedBackend(guard))
-        _swap_pool(self, pool, httpcore.AsyncConnectionPool)
-
-
 def guarded_fetcher(guard: AddressGuard, limits: ImageLimits = DEFAULT_LIMITS, *,
                     verify: ssl.SSLContext | bool = True) -> UrlFetcher:
     """A :class:`UrlFetcher` that pre-checks every hop with ``guard`` and connects only to
     addresses ``guard`` approved, ignoring proxy settings from the environment."""
     return UrlFetcher(limits=limits, url_guard=guard, trust_env=False,
                       transport=GuardedTransport(guard, verify=verify))
-
-
-def async_guarded_fetcher(guard: AddressGuard, limits: ImageLimits = DEFAULT_LIMITS, *,
-                          verify: ssl.SSLContext | bool = True) -> AsyncUrlFetcher:
-    """Async :func:`guarded_fetcher`."""
-    return AsyncUrlFetcher(limits=limits, url_guard=guard, trust_env=False,
-                           transport=AsyncGuardedTransport(guard, verify=verify))

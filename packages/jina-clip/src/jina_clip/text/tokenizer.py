@@ -3,12 +3,22 @@
 Real ``tokenizer.json`` files may carry a truncation or padding section; both are switched
 off here so that the caller sees every token and decides itself about length (an error, or
 truncation it asked for) and padding (per batch, by the encoder).
+
+A text far over the limit is never tokenized in full (:meth:`TextTokenizer.encode_capped`):
+an 8 MB text has ~4 M tokens, whose ids and offsets cost gigabytes and tens of seconds, only
+for all but 8,192 of them to be thrown away. BERT's normalizer works character by character
+and its pre-tokenizer splits words at whitespace and punctuation, so the tokens of a text are
+the tokens of its pieces cut right after such a character; the tokenizer reads a long text in
+pieces of a few times the limit and stops as soon as it has seen more than the limit.
 """
 
 from __future__ import annotations
 
 import json
 import pathlib
+import re
+import string
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..errors import ModelLoadError
@@ -16,7 +26,30 @@ from ..errors import ModelLoadError
 if TYPE_CHECKING:
     from tokenizers import Tokenizer
 
-__all__ = ["TextTokenizer"]
+__all__ = ["CappedIds", "TextTokenizer"]
+
+#: Characters per piece of a long text, per token of the limit: a piece holds at least
+#: ``limit`` tokens whenever tokens average 4 characters or fewer (English: ~4.5 with spaces),
+#: so most over-long texts are decided after one piece.
+_CHARS_PER_LIMIT_TOKEN = 4
+#: Texts of at most this many characters per token of the limit are tokenized whole, in one
+#: batch with the others (they cannot cost more than a few MB of ids).
+_WHOLE_CHARS_PER_LIMIT_TOKEN = 8
+#: Floors of both, in characters, whatever the limit: up to 64 K characters cost a few ms and
+#: MB, and texts that short keep their exact counts (the truncation warning lists them).
+MIN_WHOLE_CHARS = 64 * 1024
+MIN_PIECE_CHARS = 32 * 1024
+
+
+@dataclass(frozen=True)
+class CappedIds:
+    """One text's token ids cut to the limit, and how many tokens the whole text has:
+    exactly (``exact``), or at least ``num_tokens`` when the text was not read to its end
+    because it was already known to be over the limit."""
+
+    ids: list[int]
+    num_tokens: int
+    exact: bool = True
 
 
 class TextTokenizer:
@@ -31,6 +64,10 @@ class TextTokenizer:
             raise ModelLoadError("tokenizer.json has no [CLS]/[SEP] tokens (not a BERT vocab)")
         self.cls_id: int = cls_
         self.sep_id: int = sep
+        boundary = _word_boundaries(tokenizer)
+        # Up to the last word boundary of a piece / the first boundary of a long word.
+        self._piece_end = None if boundary is None else re.compile(f"[\\s\\S]*{boundary}")
+        self._next_end = None if boundary is None else re.compile(boundary)
 
     @classmethod
     def from_dir(cls, directory: pathlib.Path) -> TextTokenizer:
@@ -59,6 +96,51 @@ class TextTokenizer:
         encodings = self._tok.encode_batch(list(texts), add_special_tokens=True)
         return [enc.ids for enc in encodings]
 
+    def encode_capped(self, texts: list[str], max_length: int) -> list[CappedIds]:
+        """Token ids with [CLS]/[SEP] cut to ``max_length`` (keeping [SEP]), reading no more of
+        a long text than it takes to know it is over ``max_length``. The ids are those of
+        :meth:`encode` then :meth:`truncate`; so is ``num_tokens`` whenever ``exact``."""
+        if max_length < 2:
+            raise ValueError("max_length must be at least 2 ([CLS] and [SEP])")
+        whole_chars = max(_WHOLE_CHARS_PER_LIMIT_TOKEN * max_length, MIN_WHOLE_CHARS)
+        short = [i for i, t in enumerate(texts)
+                 if self._piece_end is None or len(t) <= whole_chars]
+        out: list[CappedIds | None] = [None] * len(texts)
+        for i, ids in zip(short, self.encode([texts[i] for i in short]), strict=True):
+            out[i] = CappedIds(self.truncate(ids, max_length), len(ids))
+        for i, text in enumerate(texts):
+            if out[i] is None:
+                out[i] = self._encode_long(text, max_length)
+        return out  # type: ignore[return-value]
+
+    def _encode_long(self, text: str, max_length: int) -> CappedIds:
+        """:meth:`encode_capped` of one long text, piece by piece."""
+        assert self._piece_end is not None
+        wanted = max_length - 1  # content tokens that prove the text is over the limit
+        piece = max(_CHARS_PER_LIMIT_TOKEN * max_length, MIN_PIECE_CHARS)
+        content: list[int] = []
+        start = 0
+        while start < len(text) and len(content) < wanted:
+            stop = self._cut(text, start, start + piece)
+            content += self._tok.encode(text[start:stop], add_special_tokens=False).ids
+            start = stop
+        total = len(content) + 2
+        ids = [self.cls_id, *content, self.sep_id]
+        return CappedIds(self.truncate(ids, max_length), total, exact=start >= len(text))
+
+    def _cut(self, text: str, start: int, stop: int) -> int:
+        """Where the piece from ``start`` ends: right after the last word boundary before
+        ``stop``, or after the first one past it (one long word), or at the text's end."""
+        assert self._piece_end is not None
+        if stop >= len(text):
+            return len(text)
+        match = self._piece_end.match(text, start, stop)
+        if match is not None and match.end() > start:
+            return match.end()
+        assert self._next_end is not None
+        beyond = self._next_end.search(text, stop)  # an unbroken run longer than a piece
+        return beyond.end() if beyond is not None else len(text)
+
     def truncate(self, ids: list[int], max_length: int) -> list[int]:
         """Cut to ``max_length`` tokens, keeping the final [SEP]."""
         if max_length < 2:
@@ -66,6 +148,24 @@ class TextTokenizer:
         if len(ids) <= max_length:
             return list(ids)
         return [*ids[: max_length - 1], self.sep_id]
+
+
+def _word_boundaries(tokenizer: Tokenizer) -> str | None:
+    """The characters after which a BERT text may be cut into pieces that tokenize to the
+    same tokens, as a regex character class; None when the tokenizer is not the BERT kind
+    (its tokens may then span any cut, and texts are tokenized whole).
+
+    BERT's normalizer maps each character on its own and its pre-tokenizer splits words at
+    whitespace and punctuation, so ASCII whitespace and punctuation qualify, except the
+    characters of added tokens such as ``[SEP]``, which are matched across word boundaries."""
+    normalizer = tokenizer.normalizer
+    if normalizer is not None and type(normalizer).__name__ != "BertNormalizer":
+        return None
+    if type(tokenizer.pre_tokenizer).__name__ != "BertPreTokenizer":
+        return None
+    added = "".join(t.content for t in tokenizer.get_added_tokens_decoder().values())
+    ends = "".join(c for c in " \t\n\r" + string.punctuation if c not in added)
+    return f"[{re.escape(ends)}]"
 
 
 def _read_json(path: pathlib.Path) -> dict[str, Any]:

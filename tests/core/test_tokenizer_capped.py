@@ -1,0 +1,107 @@
+"""``TextTokenizer.encode_capped``: the same ids and counts as tokenizing whole then cutting,
+while reading only a bounded prefix of a text far over the limit (issue 15, item 1)."""
+
+from __future__ import annotations
+
+import pathlib
+import time
+import tracemalloc
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from tokenizers import Tokenizer
+
+from jina_clip.text import TextTokenizer
+from jina_clip.text import tokenizer as tokenizer_module
+
+_PIECES = ["the", "Cat", "sat", "dusk", "bridge", "café", "naïve", "中文", "x", "a", "[SEP]",
+           "[PAD]", "[unused3]", "##", "'s", "e\u0301", "İ", "\u00a0", "\u200b", "\x00",
+           "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+           *" \t\n\r.,;:!?-()[]{}<>/\\\"'#$%&*+=@^_`|~"]
+
+
+@pytest.fixture(scope="module", params=["plain", "added tokens"])
+def tokenizer(request: pytest.FixtureRequest, tiny_checkpoint: pathlib.Path) -> TextTokenizer:
+    if request.param == "plain":
+        return TextTokenizer.from_dir(tiny_checkpoint)
+    tok = Tokenizer.from_file(str(tiny_checkpoint / "tokenizer.json"))
+    tok.no_truncation()
+    tok.no_padding()
+    tok.add_special_tokens(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"])
+    return TextTokenizer(tok)
+
+
+@pytest.fixture(autouse=True)
+def small_pieces(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pieces sized by the limit alone, so that the small limits here exercise them."""
+    monkeypatch.setattr(tokenizer_module, "MIN_WHOLE_CHARS", 0)
+    monkeypatch.setattr(tokenizer_module, "MIN_PIECE_CHARS", 0)
+
+
+def _reference(tokenizer: TextTokenizer, text: str, limit: int) -> tuple[list[int], int]:
+    (ids,) = tokenizer.encode([text])
+    return tokenizer.truncate(ids, limit), len(ids)
+
+
+@settings(max_examples=300, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(words=st.lists(st.sampled_from(_PIECES), max_size=400),
+       limit=st.integers(min_value=2, max_value=40))
+def test_capped_equals_whole_then_cut(tokenizer: TextTokenizer, words: list[str],
+                                      limit: int) -> None:
+    text = "".join(words)
+    (got,) = tokenizer.encode_capped([text], limit)
+    ids, count = _reference(tokenizer, text, limit)
+    assert got.ids == ids
+    if got.exact:
+        assert got.num_tokens == count
+    else:  # read only until it was known to be over the limit
+        assert limit < got.num_tokens <= count
+
+
+@settings(max_examples=50, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(texts=st.lists(st.text(max_size=300), max_size=6), limit=st.integers(2, 30))
+def test_capped_equals_whole_then_cut_for_any_unicode(tokenizer: TextTokenizer,
+                                                      texts: list[str], limit: int) -> None:
+    for text, got in zip(texts, tokenizer.encode_capped(texts, limit), strict=True):
+        ids, count = _reference(tokenizer, text, limit)
+        assert got.ids == ids
+        assert got.num_tokens == count if got.exact else limit < got.num_tokens <= count
+
+
+def test_under_the_limit_is_exact(tokenizer: TextTokenizer) -> None:
+    text = "the cat sat. " * 300  # 1,200 tokens, long enough to be read in pieces
+    (got,) = tokenizer.encode_capped([text], 2000)
+    assert got.exact and got.ids == tokenizer.encode([text])[0]
+
+
+def test_a_huge_text_is_read_only_as_far_as_the_limit(tokenizer: TextTokenizer) -> None:
+    """8 MB, 4 M tokens: tokenizing it whole costs seconds and gigabytes; capped, only a
+    prefix is read (tracemalloc sees Python-side allocations: the ids lists)."""
+    text = "a " * 4_000_000
+    tracemalloc.start()
+    t0 = time.perf_counter()
+    (got,) = tokenizer.encode_capped([text], 8192)
+    elapsed = time.perf_counter() - t0
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert len(got.ids) == 8192 and not got.exact and got.num_tokens > 8192
+    assert got.ids == tokenizer.encode_capped(["a " * 9000], 8192)[0].ids
+    assert peak < 20 * 2**20, peak
+    assert elapsed < 2.0, elapsed
+
+
+def test_texts_up_to_64k_characters_keep_exact_counts(tokenizer: TextTokenizer,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tokenizer_module, "MIN_WHOLE_CHARS", 64 * 1024)
+    text = "word " * 2000  # 10,000 characters, 2,002 tokens, far over a limit of 16
+    (got,) = tokenizer.encode_capped([text], 16)
+    assert got.exact and got.num_tokens == 2002
+
+
+def test_one_unbroken_run_is_read_to_its_first_boundary(tokenizer: TextTokenizer) -> None:
+    text = "a" * 200_000 + " the cat" * 10
+    (got,) = tokenizer.encode_capped([text], 8)
+    assert got.ids == _reference(tokenizer, text, 8)[0]
