@@ -2,6 +2,7 @@
 
     python benchmarks/gpu_suite.py              # CUDA, full-size random checkpoint, bf16
     python benchmarks/gpu_suite.py --dry-run    # tiny checkpoint, tiny sizes, CPU if no GPU
+    python benchmarks/gpu_suite.py --v2         # the same for jina-clip-v2 (random, bf16 file)
 
 It is ``jina-clip bench`` with the GPU settings fixed, so that a short lease on a GPU machine
 needs one command: model-only images (bf16, batch 256) and 128-token texts, JPEG files end to
@@ -20,12 +21,13 @@ import torch
 
 from jina_clip.bench import DEFAULT_SECTIONS, BenchOptions, run_bench
 from jina_clip.bench.workloads import random_checkpoint
-from jina_clip.testing import write_tiny_checkpoint
+from jina_clip.testing import write_tiny_checkpoint, write_tiny_v2_checkpoint
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--dry-run", action="store_true", help="tiny checkpoint and sizes")
+    ap.add_argument("--v2", action="store_true", help="jina-clip-v2 instead of v1")
     ap.add_argument("--checkpoint", default=None, help="a checkpoint directory (default: "
                     "a full-size random one under .bench/)")
     args = ap.parse_args()
@@ -37,9 +39,12 @@ def main() -> None:
         if args.checkpoint:
             model = args.checkpoint
         elif args.dry_run:
-            model = str(write_tiny_checkpoint(Path(tmp) / "tiny"))
+            write = write_tiny_v2_checkpoint if args.v2 else write_tiny_checkpoint
+            model = str(write(Path(tmp) / "tiny"))
         else:
-            model = str(random_checkpoint(Path(__file__).resolve().parents[1] / ".bench/full"))
+            root = Path(__file__).resolve().parents[1] / ".bench"
+            version = "v2" if args.v2 else "v1"
+            model = str(random_checkpoint(root / ("full-v2" if args.v2 else "full"), version))
         run_bench(BenchOptions(
             model=model, device="auto", dtype="auto", quick=args.dry_run,
             sections=DEFAULT_SECTIONS,

@@ -25,6 +25,14 @@ def tiny_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
 
 
 @pytest.fixture(scope="session")
+def tiny_v2_checkpoint(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
+    """A tiny random jina-clip-v2 checkpoint in the official layout (jina_clip.testing)."""
+    from jina_clip.testing import write_tiny_v2_checkpoint
+
+    return write_tiny_v2_checkpoint(tmp_path_factory.mktemp("tiny-jina-clip-v2"))
+
+
+@pytest.fixture(scope="session")
 def api_server_url(tiny_checkpoint: pathlib.Path) -> Iterator[str]:
     """Base URL (``http://127.0.0.1:PORT/v1``) of our own server (``jina-clip serve``) running
     the tiny checkpoint on a background thread, for API-backend tests of the remote encoder and
@@ -49,6 +57,16 @@ def api_server_url(tiny_checkpoint: pathlib.Path) -> Iterator[str]:
 def tiny_params(tiny_checkpoint: pathlib.Path) -> dict[str, Any]:
     """Plugin parameters for the local backend on the tiny checkpoint."""
     return {"model": str(tiny_checkpoint), "device": "cpu", "backend": "local"}
+
+
+@pytest.fixture(scope="session")
+def tiny_v2_params(tiny_v2_checkpoint: pathlib.Path) -> dict[str, Any]:
+    """Plugin parameters for the local backend on the tiny jina-clip-v2 checkpoint."""
+    return {"model": str(tiny_v2_checkpoint), "device": "cpu", "backend": "local"}
+
+
+#: Backends the plugin suites run on: fixture giving the plugin parameters of each.
+PLUGIN_BACKENDS = {"local": "tiny_params", "local-v2": "tiny_v2_params", "api": "api_params"}
 
 
 @pytest.fixture(scope="session")

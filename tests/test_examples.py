@@ -172,6 +172,21 @@ def test_tiny_switch_refuses_an_explicit_model_or_the_api(tmp_path: Path) -> Non
     assert not network_attempts(tmp_path)
 
 
+def test_v2_switch_runs_the_tiny_v2_checkpoint(tmp_path: Path) -> None:
+    env = {**example_env(tmp_path), TINY_ENV: "v2"}
+    done = subprocess.run(
+        [sys.executable, str(EXAMPLES / "quickstart.py")],
+        capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "tiny random checkpoint" in done.stdout
+    assert not network_attempts(tmp_path)
+    model = _load(EXAMPLES / "_model.py")
+    config = (Path(model.model_path(True, True)) / "config.json").read_text()
+    assert "jina-embeddings-v3" in config
+    assert model.model_path(False, True) == "jinaai/jina-clip-v2"
+
+
 @pytest.mark.parametrize(
     ("value", "tiny"),
     [("1", True), ("yes", True), ("", False), ("0", False), ("false", False), ("OFF", False)],

@@ -19,9 +19,10 @@ from jina_clip.bench.workloads import exact_token_texts, jpeg_files
 from jina_clip.local import LocalJinaCLIP
 
 
-@pytest.fixture(scope="module")
-def enc(tiny_checkpoint: pathlib.Path) -> LocalJinaCLIP:
-    return LocalJinaCLIP(tiny_checkpoint, device="cpu", dtype="float32")
+@pytest.fixture(scope="module", params=["tiny_checkpoint", "tiny_v2_checkpoint"])
+def enc(request: pytest.FixtureRequest) -> LocalJinaCLIP:
+    """The tiny v1 and v2 checkpoints (v2: its own naive baseline, pad id 1)."""
+    return LocalJinaCLIP(request.getfixturevalue(request.param), device="cpu", dtype="float32")
 
 
 def test_cli_help_lists_the_sections_without_importing_torch() -> None:
@@ -126,3 +127,13 @@ def test_bench_precision_row_compares_a_low_precision_run_with_fp32(
     row = rows["bfloat16 vs fp32, min cosine"]
     assert 0.99 < row["value"] <= 1.0 + 1e-6
     assert rows["images, model only, batch 4"]["notes"] == "bfloat16; baseline fp32"
+
+
+def test_bench_cli_runs_on_v2(tiny_v2_checkpoint: pathlib.Path, tmp_path: pathlib.Path) -> None:
+    out = tmp_path / "v2.json"
+    rc = cli.main(["bench", "--model", str(tiny_v2_checkpoint), "--device", "cpu", "--quick",
+                   "--only", "texts,images,model,query,long", "--json", str(out)])
+    assert rc == 0
+    rows = {r["name"]: r for r in json.loads(out.read_text())}
+    assert rows["one 16-token query, p50"]["target"] == "<= 150 ms"
+    assert all(r["value"] > 0 for r in rows.values())

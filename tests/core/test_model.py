@@ -248,7 +248,7 @@ def _with_config(src: pathlib.Path, dst: pathlib.Path, edit) -> pathlib.Path:
         (lambda c: c["vision_config"].update(post_norm=True), "post_norm"),
         (lambda c: c["vision_config"].update(global_average_pool=True), "global_average_pool"),
         (lambda c: c["text_config"].update(
-            hf_model_name_or_path="jinaai/jina-embeddings-v3"), "jina-embeddings-v3"),
+            hf_model_name_or_path="FacebookAI/xlm-roberta-large"), "xlm-roberta-large"),
         (lambda c: c["text_config"]["hf_model_config_kwargs"].update(use_qk_norm=True),
          "use_qk_norm"),
         (lambda c: c["text_config"].update(pooler_type="cls_pooler"), "cls_pooler"),

@@ -88,3 +88,19 @@ def test_too_long_text_is_cut_with_a_warning_by_default(api_server_url: str,
     ):
         cut = remote.encode_text(["fine", too_long])
     np.testing.assert_allclose(cut, local.encode_text(["fine", too_long], truncate=True), atol=1e-5)
+
+
+async def test_per_call_dimensions_remote_equals_local(
+    api_server_url: str, local: JinaCLIP, images: list[object]
+) -> None:
+    """``dimensions`` per call (not only in the constructor), sync and async, texts and
+    images: the first d components, then normalized, on both encoders."""
+    with JinaCLIP.remote(MODEL, base_url=api_server_url) as remote:
+        got = remote.encode_text(TEXTS, dimensions=16)
+        assert remote.encode_image([], dimensions=16).shape == (0, 16)
+        got_image = remote.encode_image(images[:2], dimensions=32)  # type: ignore[arg-type]
+        got_async = await remote.aencode_text(TEXTS, dimensions=16)
+    np.testing.assert_allclose(got, local.encode_text(TEXTS, dimensions=16), atol=1e-5)
+    np.testing.assert_allclose(got_async, got, atol=1e-6)
+    np.testing.assert_allclose(got_image, local.encode_image(images[:2], dimensions=32),  # type: ignore[arg-type]
+                               atol=1e-5)

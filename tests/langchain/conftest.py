@@ -10,7 +10,10 @@ from typing import Any
 import pytest
 from PIL import Image, ImageDraw
 
+from jina_clip import JinaCLIP
 from langchain_jina_clip import JinaCLIPEmbeddings
+
+from ..conftest import PLUGIN_BACKENDS
 
 #: (file name, background, fill, shape) of the drawn test pictures.
 PICTURES = [
@@ -52,12 +55,11 @@ def pictures(tmp_path_factory: pytest.TempPathFactory) -> list[pathlib.Path]:
     return paths
 
 
-@pytest.fixture(scope="module", params=["local", "api"])
-def embeddings(
-    request: pytest.FixtureRequest, tiny_params: dict[str, Any]
-) -> Iterator[JinaCLIPEmbeddings]:
-    """One `JinaCLIPEmbeddings` per backend (local tiny checkpoint; our API server on it)."""
-    params = tiny_params if request.param == "local" else request.getfixturevalue("api_params")
+@pytest.fixture(scope="module", params=list(PLUGIN_BACKENDS))
+def embeddings(request: pytest.FixtureRequest) -> Iterator[JinaCLIPEmbeddings]:
+    """One `JinaCLIPEmbeddings` per backend (local tiny v1 and v2 checkpoints; our API server
+    on v1)."""
+    params = request.getfixturevalue(PLUGIN_BACKENDS[request.param])
     with JinaCLIPEmbeddings(**params) as instance:
         yield instance
 
@@ -69,3 +71,14 @@ async def aclose_api_client(embeddings: JinaCLIPEmbeddings) -> AsyncIterator[Non
     yield
     if embeddings.resolved_backend() == "api":
         await embeddings.aclose()
+
+
+@pytest.fixture(scope="module")
+def core_encoder(request: pytest.FixtureRequest, embeddings: Any) -> Iterator[Any]:
+    """The core encoder the backend under test wraps (tiny v2 for ``local-v2``, else tiny
+    v1): the reference answers."""
+    v2 = str(request.getfixturevalue("tiny_v2_checkpoint"))
+    name = "tiny_v2_checkpoint" if str(embeddings.model) == v2 else "tiny_checkpoint"
+    encoder = JinaCLIP.local(str(request.getfixturevalue(name)), device="cpu")
+    yield encoder
+    encoder.close()

@@ -84,7 +84,9 @@ def test_embed_image_uris_matches_core_and_texts_share_the_space(
     docs = embeddings.embed_documents(TEXTS)
     assert np.allclose(np.array(docs), core_encoder.encode_text(TEXTS), atol=1e-5)
     query = embeddings.embed_query(TEXTS[0])
-    assert np.allclose(query, core_encoder.encode_text(TEXTS[:1])[0], atol=1e-5)
+    # v2 prepends the query instruction (v1 ignores the task)
+    want = core_encoder.encode_text(TEXTS[:1], task="retrieval.query")[0]
+    assert np.allclose(query, want, atol=1e-5)
     assert len(images[0]) == len(docs[0]) == len(query) == core_encoder.dimension
 
 

@@ -12,10 +12,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from jina_clip import JinaCLIP
 from llama_index.core import Settings
 from llama_index.core.readers.base import BaseReader
 from llama_index.core.schema import Document, ImageDocument
 from llama_index.embeddings.jina_clip import JinaCLIPEmbedding
+
+from ..conftest import PLUGIN_BACKENDS
 
 TEXTS = {
     "bridge.txt": "The old stone bridge crosses the river at dusk.",
@@ -66,9 +69,9 @@ def _no_default_models(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     yield
 
 
-@pytest.fixture(scope="module", params=["local", "api"])
-def backend_params(request: pytest.FixtureRequest, tiny_params: dict[str, Any]) -> dict[str, Any]:
-    return tiny_params if request.param == "local" else request.getfixturevalue("api_params")
+@pytest.fixture(scope="module", params=list(PLUGIN_BACKENDS))
+def backend_params(request: pytest.FixtureRequest) -> dict[str, Any]:
+    return request.getfixturevalue(PLUGIN_BACKENDS[request.param])
 
 
 @pytest.fixture(scope="module")
@@ -117,3 +120,14 @@ def corpus(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
     for name, text in TEXTS.items():
         (folder / name).write_text(text, encoding="utf-8")
     return folder
+
+
+@pytest.fixture(scope="module")
+def core_encoder(request: pytest.FixtureRequest, backend_params: Any) -> Iterator[Any]:
+    """The core encoder the backend under test wraps (tiny v2 for ``local-v2``, else tiny
+    v1): the reference answers."""
+    v2 = str(request.getfixturevalue("tiny_v2_checkpoint"))
+    name = "tiny_v2_checkpoint" if backend_params.get("model") == v2 else "tiny_checkpoint"
+    encoder = JinaCLIP.local(str(request.getfixturevalue(name)), device="cpu")
+    yield encoder
+    encoder.close()

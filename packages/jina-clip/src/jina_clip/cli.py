@@ -35,7 +35,9 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     d = ServerSettings()
     p = sub.add_parser("serve", help="serve Jina's /v1/embeddings API with a local model")
     _add_model_args(p)
-    p.add_argument("--served-model-name", default=d.served_model_name)
+    p.add_argument("--served-model-name", default=None,
+                   help="name clients send and the server reports (default: jina-clip-v2 for "
+                        f"a .../jina-clip-v2 model, else {d.served_model_name})")
     p.add_argument("--host", default=d.host)
     p.add_argument("--port", type=int, default=d.port)
     p.add_argument("--api-key", default=None,
@@ -131,7 +133,7 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     _add_model_args(p)
     p.add_argument("--random-weights", action="store_true",
                    help="a full-size checkpoint with random weights (no download; speed only), "
-                   "written once to the cache")
+                   "written once to the cache; jina-clip-v2's when --model names it")
     p.add_argument("--only", default=None,
                    help=f"comma-separated sections to run, from: {', '.join(SECTIONS)} "
                    "(default: all but int8)")
@@ -192,8 +194,10 @@ def serve_settings(args: argparse.Namespace) -> ServerSettings:
     """``ServerSettings`` from parsed ``serve`` flags (the API key may come from the env)."""
     from .server.config import ServerSettings
 
+    named = {} if args.served_model_name is None else {
+        "served_model_name": args.served_model_name}
     return ServerSettings(
-        model=args.model, served_model_name=args.served_model_name, device=args.device,
+        model=args.model, **named, device=args.device,
         dtype=args.dtype, host=args.host, port=args.port, api_key=_api_key(args.api_key),
         batching=not args.no_batching, max_batch_size=args.max_batch_size,
         max_batch_tokens=args.max_batch_tokens, long_text_tokens=args.long_text_tokens,
@@ -259,7 +263,9 @@ def _bench(args: argparse.Namespace) -> int:
         from .bench.workloads import random_checkpoint
 
         print("using a full-size checkpoint with random weights (speed only)", file=sys.stderr)
-        model = str(random_checkpoint(Path(HF_HOME) / "jina-clip-bench" / "random-full"))
+        version = "v2" if "jina-clip-v2" in str(args.model) else "v1"
+        name = "random-full" if version == "v1" else "random-full-v2"
+        model = str(random_checkpoint(Path(HF_HOME) / "jina-clip-bench" / name, version))
     rows = run_bench(BenchOptions(
         model=model, device=args.device, dtype=args.dtype, sections=sections,
         quick=args.quick, baseline=not args.no_baseline, image_workers=args.image_workers,

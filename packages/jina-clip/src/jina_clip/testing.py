@@ -15,7 +15,7 @@ import os
 import pathlib
 import string
 
-__all__ = ["TINY_WORDS", "tiny_state_dict", "write_tiny_checkpoint"]
+__all__ = ["TINY_WORDS", "tiny_state_dict", "write_tiny_checkpoint", "write_tiny_v2_checkpoint"]
 
 #: Common English words given whole-word entries, so typical text does not fall apart into
 #: single letters (it would still tokenize, via the letter and ``##letter`` entries).
@@ -112,11 +112,14 @@ def tiny_state_dict(
     vision_mlp_hidden: int,
     patch_size: int,
     num_patches: int,
+    vision_input_std: float = 1.0,
 ) -> dict[str, object]:
     """Random tensors under the official key names (see jina-clip-v1-state-dict.tsv).
 
     Linear weights get std 1/sqrt(fan_in) and LayerNorms non-trivial affine parameters, so
     attention is not uniform and outputs differ clearly between inputs.
+    ``vision_input_std`` scales the CLS token, position and patch embeddings (small values make
+    the first LayerNorm's epsilon matter, as it does in real checkpoints).
     """
     import torch
 
@@ -149,10 +152,10 @@ def tiny_state_dict(
         norm(f"{p}.norm2", text_hidden)
 
     v, w = "vision_model", vision_width
-    sd[f"{v}.cls_token"] = randn(1, 1, w, std=0.5)
-    sd[f"{v}.pos_embed"] = randn(1, num_patches + 1, w, std=0.5)
-    sd[f"{v}.patch_embed.proj.weight"] = randn(w, 3, patch_size, patch_size,
-                                               std=1.0 / math.sqrt(3 * patch_size**2))
+    sd[f"{v}.cls_token"] = randn(1, 1, w, std=0.5 * vision_input_std)
+    sd[f"{v}.pos_embed"] = randn(1, num_patches + 1, w, std=0.5 * vision_input_std)
+    sd[f"{v}.patch_embed.proj.weight"] = randn(
+        w, 3, patch_size, patch_size, std=vision_input_std / math.sqrt(3 * patch_size**2))
     sd[f"{v}.patch_embed.proj.bias"] = randn(w, std=0.02)
     for i in range(vision_layers):
         p = f"{v}.blocks.{i}"
@@ -283,6 +286,13 @@ def write_tiny_checkpoint(
     )
     save_file(state, str(directory / "model.safetensors"), metadata={"format": "pt"})
     _write_tokenizer(directory, vocab, baked_max_length)
+    write_preprocessor_config(directory, image_size)
+    return directory
+
+
+def write_preprocessor_config(directory: pathlib.Path, size: int) -> None:
+    """The official preprocessor_config.json (real values; ``size`` is 224 for v1, 512 for
+    v2; a tiny checkpoint may use its own image size)."""
     _write_json(
         directory / "preprocessor_config.json",
         {
@@ -293,8 +303,14 @@ def write_tiny_checkpoint(
             "mean": [0.48145466, 0.4578275, 0.40821073],
             "processor_class": "JinaCLIPProcessor",
             "resize_mode": "shortest",
-            "size": 224,
+            "size": size,
             "std": [0.26862954, 0.26130258, 0.27577711],
         },
     )
-    return directory
+
+
+def write_tiny_v2_checkpoint(path: str | os.PathLike[str], **kwargs: object) -> pathlib.Path:
+    """A tiny random jina-clip-v2 checkpoint (see :mod:`jina_clip.testing_v2`)."""
+    from .testing_v2 import write_tiny_v2_checkpoint as write
+
+    return write(path, **kwargs)  # type: ignore[arg-type]

@@ -1,4 +1,5 @@
-"""The baseline: what users of the official jina-clip-v1 torch code get, in fp32 as shipped.
+"""The baseline: what users of the official jina-clip torch code get, in fp32 as shipped
+(jina-clip-v2's text tower: :mod:`.baseline_v2`).
 
 It runs on the *same* weights as the optimised model (it reads the modules of a loaded
 :class:`JinaCLIPModel`, so no second copy is held), but computes the way the official
@@ -39,6 +40,10 @@ OFFICIAL_BATCH = 32
 def baseline_text(
     model: JinaCLIPModel, input_ids: torch.Tensor, attention_mask: torch.Tensor
 ) -> torch.Tensor:
+    if model.config.is_v2:
+        from .baseline_v2 import baseline_text_v2
+
+        return baseline_text_v2(model, input_ids, attention_mask)
     bert = model.text_model.transformer
     heads = bert.config.num_attention_heads
     x = bert.emb_ln(bert.embeddings(input_ids))
@@ -73,7 +78,7 @@ def baseline_image(model: JinaCLIPModel, pixels: torch.Tensor) -> torch.Tensor:
     vis = model.vision_model
     x = vis.patch_embed(pixels)
     x = torch.cat([vis.cls_token.expand(x.shape[0], -1, -1), x], 1) + vis.pos_embed
-    cos, sin = vis.rope.cos, vis.rope.sin
+    cos, sin = vis.rope.tables(pixels.device)
     for blk in vis.blocks:
         a = blk.attn
         h = blk.norm1(x)
@@ -101,11 +106,12 @@ def baseline_encode_texts(
     for start in range(0, len(texts), batch):
         rows = enc.tokenize(texts[start : start + batch], truncate=False)
         width = max(map(len, rows))
-        ids = torch.zeros(len(rows), width, dtype=torch.long)
+        pad = enc.tokenizer.pad_id  # 0 for v1, 1 for v2
+        ids = torch.full((len(rows), width), pad, dtype=torch.long)
         for i, row in enumerate(rows):
             ids[i, : len(row)] = torch.tensor(row)
         ids = ids.to(device)
-        out.append(baseline_text(enc.model, ids, (ids != 0).long()).float().cpu().numpy())
+        out.append(baseline_text(enc.model, ids, (ids != pad).long()).float().cpu().numpy())
     return np.concatenate(out)
 
 

@@ -12,7 +12,7 @@ from ..testing import TINY_WORDS
 if TYPE_CHECKING:
     from ..local import LocalJinaCLIP
 
-__all__ = ["FULL_SIZE", "exact_token_texts", "jpeg_files", "random_checkpoint"]
+__all__ = ["FULL_SIZE", "FULL_SIZE_V2", "exact_token_texts", "jpeg_files", "random_checkpoint"]
 
 #: The real jina-clip-v1 sizes (JinaBERT v2 base text tower, EVA02-B/16 vision tower).
 FULL_SIZE: dict[str, int | float] = dict(
@@ -22,18 +22,34 @@ FULL_SIZE: dict[str, int | float] = dict(
 )
 
 
-def random_checkpoint(directory: Path) -> Path:
-    """A checkpoint with the real architecture, FLOPs and file size (~891 MB) but random
-    weights, written once into ``directory``: speed numbers without the download."""
-    from ..testing import write_tiny_checkpoint
+#: The real jina-clip-v2 sizes (XLM-RoBERTa large text tower, EVA02-L/14 at 512 px), stored
+#: in bf16 like the real file (865,278,477 values, 1.73 GB).
+FULL_SIZE_V2: dict[str, object] = dict(
+    hidden=1024, text_layers=24, text_heads=16, text_intermediate=4096, vision_layers=24,
+    vision_head_width=64, mlp_ratio=2.6667, patch_size=14, image_size=512, pt_hw_seq_len=16,
+    vocab_size=250002, matryoshka_dimensions=(32, 64, 128, 256, 512, 768, 1024),
+    dtype="bfloat16",
+)
 
+
+def random_checkpoint(directory: Path, version: str = "v1") -> Path:
+    """A checkpoint with the real architecture, FLOPs and file size (v1 ~891 MB, v2 1.73 GB)
+    but random weights, written once into ``directory``: speed numbers without the
+    download. ``version``: ``v1`` or ``v2``."""
+    from ..testing import write_tiny_checkpoint, write_tiny_v2_checkpoint
+
+    if version not in ("v1", "v2"):
+        raise ValueError(f"version must be 'v1' or 'v2', got {version!r}")
     if not (directory / "model.safetensors").is_file():
-        write_tiny_checkpoint(directory, **FULL_SIZE)  # type: ignore[arg-type]
+        if version == "v2":
+            write_tiny_v2_checkpoint(directory, **FULL_SIZE_V2)  # type: ignore[arg-type]
+        else:
+            write_tiny_checkpoint(directory, **FULL_SIZE)  # type: ignore[arg-type]
     return directory
 
 
 def exact_token_texts(enc: LocalJinaCLIP, tokens: int, count: int, seed: int = 0) -> list[str]:
-    """``count`` texts of exactly ``tokens`` ids ([CLS] + words + [SEP]) for this tokenizer.
+    """``count`` texts of exactly ``tokens`` ids ([CLS] + words + [SEP], v2: <s> ... </s>).
 
     Words that the tokenizer keeps whole are drawn at random, so the count is exact with the
     real tokenizer and with the random checkpoints' one alike; it is checked, not assumed.

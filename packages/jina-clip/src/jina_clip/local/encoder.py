@@ -43,7 +43,8 @@ from .quantize import quantize_text_tower
 
 __all__ = ["DEFAULT_MAX_LENGTH", "LocalJinaCLIP"]
 
-#: jina-clip-v1's text tower is trained for 8,192 tokens, and the hosted API accepts that much.
+#: jina-clip-v1's and v2's text towers are trained for 8,192 tokens, and the hosted API accepts
+#: that much.
 #: (The official ``encode_text`` truncates at 512 by default; pass ``max_length=512`` to match.)
 DEFAULT_MAX_LENGTH = 8192
 
@@ -118,9 +119,15 @@ class LocalJinaCLIP(JinaCLIP):
         self._pools_lock = threading.Lock()  # creating / closing the worker pools
 
     def _checked_dimensions(self, dimensions: int | None) -> int | None:
+        """``dimensions`` within the model's width; for a Matryoshka model (jina-clip-v2) one
+        of its trained dimensions."""
         native = self.model.text_dim
         if dimensions is not None and dimensions > native:
             raise ValueError(f"dimensions must be between 1 and {native}, got {dimensions}")
+        trained = self.model.config.matryoshka_dimensions
+        if dimensions is not None and trained and dimensions not in trained:
+            raise ValueError(f"dimensions={dimensions} is not one of {self.options.model}'s "
+                             f"Matryoshka dimensions {list(trained)}")
         return dimensions
 
     def _resolve(self, call: CallOptions) -> LocalOptions:
@@ -145,6 +152,23 @@ class LocalJinaCLIP(JinaCLIP):
     def quantize(self) -> str | None:
         """``"int8"`` when the text tower runs quantised, else None."""
         return self.options.quantize
+
+    @property
+    def task_instructions(self) -> dict[str, str]:
+        """The tasks ``encode_text(task=...)`` knows and the instruction each prepends, as in
+        the official ``encode_text`` (jina-clip-v2: ``retrieval.query``); empty for v1."""
+        return self.model.config.task_instructions
+
+    def instruction(self, task: str | None) -> str:
+        """The text to prepend for ``task``. jina-clip-v1 has no instructions and ignores
+        ``task``; for v2 a task the checkpoint does not define raises ``ValueError``."""
+        instructions = self.task_instructions
+        if task is None or not instructions:
+            return ""
+        if task not in instructions:
+            raise ValueError(f"unknown task {task!r} for {self.options.model}: valid tasks are "
+                             f"{sorted(instructions)} (or None for no instruction)")
+        return instructions[task]
 
     def __repr__(self) -> str:
         return (
@@ -185,12 +209,16 @@ class LocalJinaCLIP(JinaCLIP):
         return [len(row) for row in self.tokenizer.encode(check_texts(texts))]
 
     def _encode_text(self, texts: Sequence[str], call: CallOptions) -> np.ndarray:
-        """``call.task`` is accepted for interface parity: jina-clip-v1 is symmetric and uses
-        no instruction, so it does not change the result."""
+        """``call.task`` prepends the checkpoint's instruction for it (jina-clip-v2:
+        ``retrieval.query``, as the official ``encode_text``); jina-clip-v1 is symmetric and
+        uses no instruction, so there it does not change the result."""
         opts = self._resolve(call)
         items = check_texts(texts)
+        prefix = self.instruction(call.task)
         if not items:
             return self.empty(opts.dimensions)
+        if prefix:
+            items = [prefix + text for text in items]
         ids = self._tokenize(items, opts, stacklevel=4)
         raw = self._run_text(ids, opts.batch_size or self.batch_size, opts.show_progress)
         return _finish(raw, opts)

@@ -1,10 +1,10 @@
-"""The native jina-clip model: config parsing, the two towers, hub resolution, loading."""
+"""The native jina-clip model (v1 and v2): config parsing, the towers, hub resolution, loading."""
 
 from __future__ import annotations
 
 from .alibi import alibi_slopes
 from .clip_model import JinaCLIPModel
-from .config import JinaCLIPConfig, TextConfig, VisionConfig
+from .config import JinaCLIPConfig, TextConfig, VisionConfig, XLMRobertaConfig
 from .hub import CHECKPOINT_FILES, resolve_checkpoint
 from .rope import rope_tables
 
@@ -14,6 +14,7 @@ __all__ = [
     "JinaCLIPModel",
     "TextConfig",
     "VisionConfig",
+    "XLMRobertaConfig",
     "alibi_slopes",
     "resolve_checkpoint",
     "rope_tables",

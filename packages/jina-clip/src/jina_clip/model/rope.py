@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-__all__ = ["VisionRotaryEmbedding", "rope_tables", "rotate_half_interleaved"]
+__all__ = ["VisionRotaryEmbedding", "apply_rope", "rope_tables", "rotate_half_interleaved"]
 
 
 def rope_tables(
@@ -28,8 +28,8 @@ def rope_tables(
     the tables are bit-identical to the official ones on every device.
     """
     axis_dim = head_dim // 2  # per spatial axis
-    inv_freq = 1.0 / (theta ** (torch.arange(0, axis_dim, 2).float() / axis_dim))
-    t = torch.arange(seq_len) / seq_len * pt_seq_len
+    inv_freq = 1.0 / (theta ** (torch.arange(0, axis_dim, 2, device="cpu").float() / axis_dim))
+    t = torch.arange(seq_len, device="cpu") / seq_len * pt_seq_len
     freqs = torch.outer(t, inv_freq).repeat_interleave(2, dim=-1)  # [S, axis_dim]
     rows = freqs[:, None, :].expand(seq_len, seq_len, axis_dim)
     cols = freqs[None, :, :].expand(seq_len, seq_len, axis_dim)
@@ -45,35 +45,38 @@ def rotate_half_interleaved(x: torch.Tensor) -> torch.Tensor:
 
 
 class VisionRotaryEmbedding(nn.Module):
-    """Holds the cos/sin tables as non-persistent fp32 buffers.
+    """The tower's cos/sin tables, handed to every attention layer's forward (as timm's EVA
+    does with ``rope.get_embed()``).
 
-    They are not in the checkpoint, so they are recomputed from the config whenever the module
-    is moved or cast (``_apply``) and by :meth:`reset_buffers` after a meta-device build:
-    they never go through a lossy bf16 round trip and never stay uninitialized.
+    The tables are not in the checkpoint and are no buffers: they are computed from the config
+    in fp32 on first use on a device and cached per device, so a meta-device build, ``.to()``
+    or a cast to bf16 never touches them (no lossy round trip, nothing left uninitialized).
     """
-
-    cos: torch.Tensor
-    sin: torch.Tensor
 
     def __init__(self, head_dim: int, seq_len: int, pt_seq_len: int, theta: float = 10000.0):
         super().__init__()
         self.head_dim, self.seq_len, self.pt_seq_len, self.theta = (
             head_dim, seq_len, pt_seq_len, theta)
-        cos, sin = rope_tables(head_dim, seq_len, pt_seq_len, theta)
-        self.register_buffer("cos", cos, persistent=False)  # [N, head_dim]
-        self.register_buffer("sin", sin, persistent=False)
+        self._tables: dict[torch.device, tuple[torch.Tensor, torch.Tensor]] = {}
 
-    def reset_buffers(self, device: torch.device | str | None = None) -> None:
-        device = self.cos.device if device is None else device
-        self.cos, self.sin = rope_tables(
-            self.head_dim, self.seq_len, self.pt_seq_len, self.theta, device=device)
+    def tables(self, device: torch.device | str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
+        """(cos, sin), each [seq_len**2, head_dim] fp32 on ``device``."""
+        device = torch.device(device)
+        if device not in self._tables:
+            self._tables[device] = rope_tables(
+                self.head_dim, self.seq_len, self.pt_seq_len, self.theta, device=device)
+        return self._tables[device]
 
-    def _apply(self, fn, recurse=True):  # type: ignore[no-untyped-def]
-        super()._apply(fn, recurse)
-        self.reset_buffers()
-        return self
+    @property
+    def cos(self) -> torch.Tensor:
+        return self.tables()[0]
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """[B, H, N, head_dim] patch-token queries or keys -> rotated, same dtype."""
-        out = x.float() * self.cos + rotate_half_interleaved(x.float()) * self.sin
-        return out.to(x.dtype)
+    @property
+    def sin(self) -> torch.Tensor:
+        return self.tables()[1]
+
+
+def apply_rope(x: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Rotate [B, H, N, head_dim] patch-token queries or keys; fp32 math, same dtype out."""
+    out = x.float() * cos + rotate_half_interleaved(x.float()) * sin
+    return out.to(x.dtype)

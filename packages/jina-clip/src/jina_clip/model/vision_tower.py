@@ -11,12 +11,15 @@ from torch import nn
 
 from .config import VisionConfig
 from .linear import Linear, linear
-from .rope import VisionRotaryEmbedding
+from .rope import VisionRotaryEmbedding, apply_rope
 
 __all__ = ["EVAVisionTransformer"]
 
 
 class PatchEmbed(nn.Module):
+    """Stride-``patch_size`` conv; pixels beyond the last whole patch are never seen (8 px
+    per axis at 512 px with 14-px patches, as in the official PatchEmbed)."""
+
     def __init__(self, cfg: VisionConfig) -> None:
         super().__init__()
         self.proj = nn.Conv2d(3, cfg.width, kernel_size=cfg.patch_size, stride=cfg.patch_size)
@@ -28,7 +31,7 @@ class PatchEmbed(nn.Module):
 class Attention(nn.Module):
     """q/v biases (no k bias), RoPE on patch tokens only, sub-LN before the output projection."""
 
-    def __init__(self, cfg: VisionConfig, rope: VisionRotaryEmbedding) -> None:
+    def __init__(self, cfg: VisionConfig) -> None:
         super().__init__()
         self.num_heads, self.head_dim = cfg.num_heads, cfg.head_width
         inner = cfg.num_heads * cfg.head_width
@@ -39,19 +42,19 @@ class Attention(nn.Module):
         self.v_bias = nn.Parameter(torch.zeros(inner))
         self.inner_attn_ln = nn.LayerNorm(inner, eps=cfg.layer_norm_eps)
         self.proj = Linear(inner, cfg.width)
-        self._rope = (rope,)  # shared, owned by the tower; a tuple keeps it out of state_dict
 
     def _heads(self, x: torch.Tensor) -> torch.Tensor:
         B, N, _ = x.shape
         return x.view(B, N, self.num_heads, self.head_dim).transpose(1, 2)  # [B, H, N, D]
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        rope = self._rope[0]
+    def forward(self, x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        """``rope``: the tower's (cos, sin) tables for the patch tokens."""
+        cos, sin = rope
         q = self._heads(linear(x, self.q_proj.weight, self.q_bias, self.q_proj))
         k = self._heads(self.k_proj(x))
         v = self._heads(linear(x, self.v_proj.weight, self.v_bias, self.v_proj))
-        q = torch.cat([q[:, :, :1], rope(q[:, :, 1:])], dim=2)  # CLS is not rotated
-        k = torch.cat([k[:, :, :1], rope(k[:, :, 1:])], dim=2)
+        q = torch.cat([q[:, :, :1], apply_rope(q[:, :, 1:], cos, sin)], dim=2)  # CLS unrotated
+        k = torch.cat([k[:, :, :1], apply_rope(k[:, :, 1:], cos, sin)], dim=2)
         out = F.scaled_dot_product_attention(q, k, v)  # [B, H, N, D]
         out = out.transpose(1, 2).flatten(2)  # [B, N, H*D]
         return self.proj(self.inner_attn_ln(out))
@@ -75,15 +78,15 @@ class SwiGLU(nn.Module):
 class Block(nn.Module):
     """Pre-LN: x = x + attn(norm1(x)); x = x + mlp(norm2(x))."""
 
-    def __init__(self, cfg: VisionConfig, rope: VisionRotaryEmbedding) -> None:
+    def __init__(self, cfg: VisionConfig) -> None:
         super().__init__()
         self.norm1 = nn.LayerNorm(cfg.width, eps=cfg.layer_norm_eps)
-        self.attn = Attention(cfg, rope)
+        self.attn = Attention(cfg)
         self.norm2 = nn.LayerNorm(cfg.width, eps=cfg.layer_norm_eps)
         self.mlp = SwiGLU(cfg)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x + self.attn(self.norm1(x))
+    def forward(self, x: torch.Tensor, rope: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        x = x + self.attn(self.norm1(x), rope)
         return x + self.mlp(self.norm2(x))
 
 
@@ -98,7 +101,7 @@ class EVAVisionTransformer(nn.Module):
         self.pos_embed = nn.Parameter(torch.zeros(1, cfg.num_patches + 1, cfg.width))
         self.rope = VisionRotaryEmbedding(
             cfg.head_width, cfg.rope_seq_len, cfg.pt_hw_seq_len, cfg.rope_theta)
-        self.blocks = nn.ModuleList(Block(cfg, self.rope) for _ in range(cfg.layers))
+        self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.layers))
         self.norm = nn.LayerNorm(cfg.width, eps=cfg.layer_norm_eps)
 
     def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
@@ -111,6 +114,7 @@ class EVAVisionTransformer(nn.Module):
         x = self.patch_embed(pixel_values)  # [B, N, C]
         cls = self.cls_token.expand(x.shape[0], -1, -1)
         x = torch.cat([cls, x], dim=1) + self.pos_embed  # [B, 1 + N, C]
+        rope = self.rope.tables(x.device)
         for block in self.blocks:
-            x = block(x)
+            x = block(x, rope)
         return self.norm(x)[:, 0]

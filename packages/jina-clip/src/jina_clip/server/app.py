@@ -45,7 +45,8 @@ __all__ = ["create_app"]
 
 log = logging.getLogger("jina_clip.server")
 
-#: ``task`` values accepted; jina-clip-v1 uses no instruction, so they do not change vectors.
+#: ``task`` values accepted. jina-clip-v1 uses no instruction, so they do not change its
+#: vectors; jina-clip-v2 prepends its instruction for the tasks it defines (``retrieval.query``).
 ACCEPTED_TASKS = (None, "retrieval.query", "retrieval.passage")
 EMBEDDING_TYPES = ("float", "base64", "binary", "ubinary")
 #: Routes that need no API key (load-balancer probes).
@@ -62,6 +63,9 @@ class ServerState:
         self.settings = settings
         self.dimension = encoder.dimension
         self.model_names = {settings.served_model_name, settings.model}
+        #: Instruction per task (v2: the official ``retrieval.query`` prefix; v1: none).
+        self.task_instructions: dict[str, str] = dict(
+            getattr(encoder, "task_instructions", None) or {})
         self.url_guard = AddressGuard(resolver=resolver,
                                       allow_private=settings.allow_private_urls)
         self.loader = ImageLoader(settings, self.url_guard)
@@ -197,12 +201,16 @@ class EmbeddingService:
         except ValueError as exc:
             raise HTTPError(422, str(exc)) from None
 
-    async def _check_texts(self, parsed: ParsedInput, truncate: bool) -> Prepared:
-        """Texts tokenized (once, on a worker thread); over-long ones fail unless
+    async def _check_texts(self, parsed: ParsedInput, truncate: bool,
+                           task: str | None = None) -> Prepared:
+        """Texts (with the task's instruction, if the model has one: jina-clip-v2's
+        ``retrieval.query``) tokenized (once, on a worker thread); over-long ones fail unless
         ``truncate``."""
+        prefix = self.state.task_instructions.get(task or "", "")
+        indexed = [(i, prefix + t) for i, t in parsed.texts] if prefix else parsed.texts
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.state.image_pool, self.state.texts.prepare,
-                                          parsed.texts, truncate)
+                                          indexed, truncate)
 
     async def _decode_images(self, parsed: ParsedInput) -> Prepared:
         """Decoded images (fetched and decoded on the image pool) and their usage tokens."""
@@ -248,7 +256,7 @@ class EmbeddingService:
         # 1. validate and decode everything, so that bad input never reaches a batch
         checks: list[Awaitable[Prepared]] = []
         if parsed.texts:
-            checks.append(self._check_texts(parsed, req.truncate))
+            checks.append(self._check_texts(parsed, req.truncate, req.task))
         if parsed.images:
             checks.append(self._decode_images(parsed))
         ready = await _gather_or_cancel(*checks)

@@ -8,7 +8,7 @@ from here.
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 __all__ = ["ServerSettings"]
 
@@ -26,13 +26,24 @@ class ServerSettings(BaseModel):
     """Hub id or local directory of the checkpoint to load."""
     served_model_name: str = "jina-clip-v1"
     """The name clients send as ``model`` and the server reports. The checkpoint's name (the
-    ``model`` field) is accepted too; any other name is answered with 400 ``invalid_model``."""
+    ``model`` field) is accepted too; any other name is answered with 400 ``invalid_model``.
+    Unset, it is ``jina-clip-v2`` for a ``model`` named ``.../jina-clip-v2``, else
+    ``jina-clip-v1``."""
     device: str = "auto"
     """Where the model runs: ``auto`` (CUDA, then MPS, then CPU), ``cpu``, ``cuda``, ``cuda:1``,
     ``mps``."""
     dtype: str = "auto"
     """Weight and compute precision: ``auto`` (bfloat16 on CUDA, float32 elsewhere),
     ``float32``, ``bfloat16``, ``float16``."""
+
+    @model_validator(mode="after")
+    def _name_after_model(self) -> ServerSettings:
+        """``--model jinaai/jina-clip-v2`` serves as ``jina-clip-v2`` unless named otherwise."""
+        if "served_model_name" not in self.model_fields_set:
+            base = self.model.rstrip("/\\").replace("\\", "/").rsplit("/", 1)[-1]
+            if base == "jina-clip-v2":
+                self.served_model_name = base
+        return self
 
     # --- network -------------------------------------------------------------------------------
     host: str = "127.0.0.1"

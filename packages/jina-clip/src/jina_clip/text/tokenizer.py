@@ -1,4 +1,5 @@
-"""The checkpoint's WordPiece tokenizer, via the ``tokenizers`` library (Rust, no transformers).
+"""The checkpoint's tokenizer (v1: BERT WordPiece, v2: XLM-R Unigram), via the ``tokenizers``
+library (Rust, no transformers).
 
 Real ``tokenizer.json`` files may carry a truncation or padding section; both are switched
 off here so that the caller sees every token and decides itself about length (an error, or
@@ -53,15 +54,17 @@ class CappedIds:
 
 
 class TextTokenizer:
-    """Texts -> token ids with [CLS] ... [SEP], unpadded and untruncated."""
+    """Texts -> token ids with [CLS] ... [SEP] (v2: <s> ... </s>), unpadded and untruncated."""
 
     def __init__(self, tokenizer: Tokenizer, *, pad_id: int = 0) -> None:
         self._tok = tokenizer
         self.pad_id = pad_id
         sep = tokenizer.token_to_id("[SEP]")
         cls_ = tokenizer.token_to_id("[CLS]")
+        if sep is None or cls_ is None:  # XLM-R (jina-clip-v2): <s> ... </s>
+            sep, cls_ = tokenizer.token_to_id("</s>"), tokenizer.token_to_id("<s>")
         if sep is None or cls_ is None:
-            raise ModelLoadError("tokenizer.json has no [CLS]/[SEP] tokens (not a BERT vocab)")
+            raise ModelLoadError("tokenizer.json has no [CLS]/[SEP] or <s>/</s> tokens")
         self.cls_id: int = cls_
         self.sep_id: int = sep
         boundary = _word_boundaries(tokenizer)
@@ -87,6 +90,8 @@ class TextTokenizer:
         tok.no_padding()
         _align_normalizer(tok, _read_json(pathlib.Path(directory) / "tokenizer_config.json"))
         pad = tok.token_to_id("[PAD]")
+        if pad is None:
+            pad = tok.token_to_id("<pad>")  # XLM-R: 1
         return cls(tok, pad_id=0 if pad is None else pad)
 
     def encode(self, texts: list[str]) -> list[list[int]]:
