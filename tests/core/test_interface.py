@@ -56,3 +56,11 @@ def test_count_tokens_is_abstract() -> None:
 
     with pytest.raises(TypeError, match="count_tokens"):
         Partial()  # type: ignore[abstract]
+
+
+def test_task_instructions_are_part_of_the_interface() -> None:
+    """The server reads ``encoder.task_instructions`` from any encoder, without probing: empty
+    unless the encoder prepends instructions itself (the local v2 model)."""
+    assert JinaCLIP.task_instructions.fget(None) == {}  # type: ignore[attr-defined]
+    assert RemoteJinaCLIP.task_instructions is JinaCLIP.task_instructions
+    assert LocalJinaCLIP.task_instructions is not JinaCLIP.task_instructions

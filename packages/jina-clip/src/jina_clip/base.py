@@ -139,6 +139,13 @@ class JinaCLIP(ABC):
     def model_name(self) -> str:
         """The model this encoder runs or calls (hub id, directory or API model name)."""
 
+    @property
+    def task_instructions(self) -> dict[str, str]:
+        """The text each ``task`` prepends to a text before it is embedded here (jina-clip-v2
+        run locally: ``retrieval.query``'s instruction). Empty when this encoder prepends
+        nothing itself (jina-clip-v1; the API, which applies ``task`` server-side)."""
+        return {}
+
     #: Validates one call's keywords (the remote encoder's adds the API's own limits).
     call_options: ClassVar[type[CallOptions]] = CallOptions
 

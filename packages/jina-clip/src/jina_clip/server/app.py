@@ -64,8 +64,7 @@ class ServerState:
         self.dimension = encoder.dimension
         self.model_names = {settings.served_model_name, settings.model}
         #: Instruction per task (v2: the official ``retrieval.query`` prefix; v1: none).
-        self.task_instructions: dict[str, str] = dict(
-            getattr(encoder, "task_instructions", None) or {})
+        self.task_instructions: dict[str, str] = dict(encoder.task_instructions)
         self.url_guard = AddressGuard(resolver=resolver,
                                       allow_private=settings.allow_private_urls)
         self.loader = ImageLoader(settings, self.url_guard)
