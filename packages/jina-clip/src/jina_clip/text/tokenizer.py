@@ -11,6 +11,8 @@ for all but 8,192 of them to be thrown away. BERT's normalizer works character b
 and its pre-tokenizer splits words at whitespace and punctuation, so the tokens of a text are
 the tokens of its pieces cut right after such a character; the tokenizer reads a long text in
 pieces of a few times the limit and stops as soon as it has seen more than the limit.
+XLM-R's Metaspace tokenizer (v2) is cut differently, just before a space between two ASCII
+letters or digits (see :func:`_metaspace_cuts`). Any other tokenizer reads texts whole.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import json
 import pathlib
 import re
 import string
+import unicodedata
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -68,9 +71,16 @@ class TextTokenizer:
         self.cls_id: int = cls_
         self.sep_id: int = sep
         boundary = _word_boundaries(tokenizer)
-        # Up to the last word boundary of a piece / the first boundary of a long word.
+        if boundary is None:
+            boundary = _metaspace_cuts(tokenizer)
+        # Up to the last safe cut of a piece / the first safe cut after a long word.
         self._piece_end = None if boundary is None else re.compile(f"[\\s\\S]*{boundary}")
         self._next_end = None if boundary is None else re.compile(boundary)
+
+    @property
+    def reads_in_pieces(self) -> bool:
+        """Whether a long text is tokenized only as far as needed (else it is read whole)."""
+        return self._piece_end is not None
 
     @classmethod
     def from_dir(cls, directory: pathlib.Path) -> TextTokenizer:
@@ -171,6 +181,62 @@ def _word_boundaries(tokenizer: Tokenizer) -> str | None:
     added = "".join(t.content for t in tokenizer.get_added_tokens_decoder().values())
     ends = "".join(c for c in " \t\n\r" + string.punctuation if c not in added)
     return f"[{re.escape(ends)}]"
+
+
+#: Normalizers that map each character on its own (or, for Replace, collapse runs of spaces,
+#: which a cut between a letter and a single space never splits), and so leave a text cut
+#: between ASCII letters/digits and a space normalized as the text is.
+_PIECEWISE_NORMALIZERS = frozenset({"NFC", "NFD", "NFKC", "NFKD"})
+
+
+def _metaspace_cuts(tokenizer: Tokenizer) -> str | None:
+    """Where an XLM-R (Metaspace, sentencepiece-style) text may be cut into pieces that
+    tokenize to the same tokens, as a regex whose match ends at the cut; None when the
+    configuration is not one proven so (texts are then tokenized whole).
+
+    The cut goes between an ASCII letter or digit and a single space followed by another:
+    the piece before ends inside a word (cutting after the space would give it a lone ``▁``
+    token), the piece after starts with the space, which Metaspace turns into the ``▁`` that
+    starts the same word in the whole text, so no prefix ``▁`` is added to it, whatever the
+    ``prepend_scheme``. ``split`` must be on (the Unigram model then sees one word at a time),
+    the normalizers must be NFKC-like or the collapse of repeated spaces, and no added token
+    may span the cut or strip the space there. Anything else (Precompiled sentencepiece charsmaps
+    included, whose entries we cannot check here) is refused."""
+    if type(tokenizer.model).__name__ != "Unigram":
+        return None
+    pre = _state(tokenizer.pre_tokenizer)
+    if pre.get("type") != "Metaspace" or not pre.get("split", True):
+        return None
+    if pre.get("replacement") != "\u2581":
+        return None
+    norm = _state(tokenizer.normalizer)
+    steps = norm.get("normalizers", []) if norm.get("type") == "Sequence" else [norm]
+    for step in steps:
+        if not step or step.get("type") in _PIECEWISE_NORMALIZERS:
+            continue
+        if (step.get("type") == "Replace" and step.get("pattern") == {"Regex": " {2,}"}
+                and step.get("content") == " "):
+            continue
+        return None
+    for token in tokenizer.get_added_tokens_decoder().values():
+        text = token.content
+        spaced = any(c.isspace() for c in unicodedata.normalize("NFKC", text))
+        if (not text or spaced or (token.lstrip and _alnum(text[0]))
+                or (token.rstrip and _alnum(text[-1]))):
+            return None
+    return "[A-Za-z0-9](?= [A-Za-z0-9])"
+
+
+def _alnum(char: str) -> bool:
+    return char.isascii() and char.isalnum()
+
+
+def _state(component: object) -> dict[str, Any]:
+    """A tokenizers component's configuration (its JSON state); {} for none."""
+    if component is None:
+        return {}
+    state = json.loads(component.__getstate__())  # type: ignore[attr-defined]
+    return state if isinstance(state, dict) else {}
 
 
 def _read_json(path: pathlib.Path) -> dict[str, Any]:
