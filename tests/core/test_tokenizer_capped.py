@@ -155,3 +155,28 @@ def test_v2_configurations_not_proven_are_read_whole(tiny_v2_checkpoint: pathlib
     text = "the cat " * 5000
     (got,) = tokenizer.encode_capped([text], 8)
     assert got.exact and got.ids == _reference(tokenizer, text, 8)[0]
+
+
+@settings(max_examples=200, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(words=st.lists(st.tuples(st.sampled_from(_PIECES), st.sampled_from(_SEPARATORS)),
+                      max_size=200),
+       piece=st.integers(1, 60))
+def test_count_equals_whole_in_any_pieces(tokenizer: TextTokenizer,
+                                          words: list[tuple[str, str]], piece: int) -> None:
+    """Issue 15, item 2: ``count`` (``LocalJinaCLIP.count_tokens``) stays exact while it
+    reads a long text in pieces."""
+    text = "".join(word + separator for word, separator in words)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(tokenizer_module, "COUNT_PIECE_CHARS", piece)
+        assert tokenizer.count([text, "x"]) == [len(ids) for ids in tokenizer.encode([text, "x"])]
+
+
+def test_counting_a_huge_text_holds_one_piece(tokenizer: TextTokenizer) -> None:
+    text = "a " * 1_000_000
+    tracemalloc.start()
+    (count,) = tokenizer.count([text])
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert count == len(tokenizer.encode(["a " * 1000])[0]) + 999_000
+    assert peak < 2 * 2**20, peak  # whole, the ids list alone is 8 MB
