@@ -211,10 +211,12 @@ def _word_boundaries(tokenizer: Tokenizer) -> str | None:
     return f"[{re.escape(ends)}]"
 
 
-#: Normalizers that map each character on its own (or, for Replace, collapse runs of spaces,
+#: Normalizers that map each character (Precompiled: each grapheme cluster, and a letter and
+#: the space after it are never one) on its own (or, for Replace, collapse runs of spaces,
 #: which a cut between a letter and a single space never splits), and so leave a text cut
-#: between ASCII letters/digits and a space normalized as the text is.
-_PIECEWISE_NORMALIZERS = frozenset({"NFC", "NFD", "NFKC", "NFKD"})
+#: between ASCII letters/digits and a space normalized as the text is, provided they map those
+#: characters to themselves (checked by :func:`_keeps_ascii_words`).
+_PIECEWISE_NORMALIZERS = frozenset({"NFC", "NFD", "NFKC", "NFKD", "Precompiled"})
 
 
 def _metaspace_cuts(tokenizer: Tokenizer) -> str | None:
@@ -227,9 +229,10 @@ def _metaspace_cuts(tokenizer: Tokenizer) -> str | None:
     token), the piece after starts with the space, which Metaspace turns into the ``▁`` that
     starts the same word in the whole text, so no prefix ``▁`` is added to it, whatever the
     ``prepend_scheme``. ``split`` must be on (the Unigram model then sees one word at a time),
-    the normalizers must be NFKC-like or the collapse of repeated spaces, and no added token
-    may span the cut or strip the space there. Anything else (Precompiled sentencepiece charsmaps
-    included, whose entries we cannot check here) is refused."""
+    the normalizers must work per character or grapheme (NFKC-like, sentencepiece's
+    Precompiled charsmap) or collapse repeated spaces, and leave ASCII letters, digits and the
+    space as they are, and no added token may span the cut or strip the space there. Anything
+    else is refused."""
     if type(tokenizer.model).__name__ != "Unigram":
         return None
     pre = _state(tokenizer.pre_tokenizer)
@@ -246,6 +249,8 @@ def _metaspace_cuts(tokenizer: Tokenizer) -> str | None:
                 and step.get("content") == " "):
             continue
         return None
+    if not _keeps_ascii_words(tokenizer):
+        return None
     for token in tokenizer.get_added_tokens_decoder().values():
         text = token.content
         spaced = any(c.isspace() for c in unicodedata.normalize("NFKC", text))
@@ -253,6 +258,16 @@ def _metaspace_cuts(tokenizer: Tokenizer) -> str | None:
                 or (token.rstrip and _alnum(text[-1]))):
             return None
     return "[A-Za-z0-9](?= [A-Za-z0-9])"
+
+
+def _keeps_ascii_words(tokenizer: Tokenizer) -> bool:
+    """Whether the normalizer leaves every "x y" of ASCII letters/digits as it is (a
+    sentencepiece charsmap could, in principle, map a letter elsewhere)."""
+    normalizer = tokenizer.normalizer
+    if normalizer is None:
+        return True
+    chars = string.ascii_letters + string.digits
+    return all(normalizer.normalize_str(f"{a} {chars}") == f"{a} {chars}" for a in chars)
 
 
 def _alnum(char: str) -> bool:
