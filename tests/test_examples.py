@@ -127,6 +127,7 @@ SCRIPTS = [
     ("quickstart.py", [], "captions score highest on their own picture"),
     ("llamaindex_multimodal_index.py", ["--tiny"], "images like red-circle.png"),
     ("langchain_multimodal_rag.py", [], "retrieved image: "),
+    ("embed_corpus_to_vector_stores.py", [], "llamaindex hit: "),
 ]
 
 

@@ -75,6 +75,12 @@ def _server_settings() -> str:
     return ref_settings.server_table(ServerSettings, flags, envs)
 
 
+def _embed_options() -> str:
+    from jina_clip.embed import EmbedOptions
+
+    return ref_settings.settings_table(EmbedOptions, {})
+
+
 def _wire_models() -> str:
     from jina_clip import wire
 
@@ -92,6 +98,7 @@ GENERATORS: dict[str, Callable[[], str]] = {
     "langchain-fields": _plugin("langchain_jina_clip.JinaCLIPEmbeddings"),
     "llamaindex-fields": _plugin("llama_index.embeddings.jina_clip.JinaCLIPEmbedding"),
     "server-settings": _server_settings,
+    "embed-options": _embed_options,
     "openapi": lambda: ref_openapi.endpoints_markdown(_Build.openapi),
     "wire-models": _wire_models,
     "errors": _errors,

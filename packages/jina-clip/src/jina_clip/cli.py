@@ -1,6 +1,7 @@
 """The ``jina-clip`` command: ``serve`` (the Embeddings API server), ``embed`` (print
-vectors as JSON) and ``bench`` (measure speed and memory on this machine). Heavy imports
-(torch, FastAPI) happen only inside the chosen subcommand."""
+vectors as JSON, or a whole corpus to parquet: ``jina_clip.embed``) and ``bench`` (measure
+speed and memory on this machine). Heavy imports (torch, FastAPI) happen only inside the
+chosen subcommand."""
 
 from __future__ import annotations
 
@@ -75,7 +76,8 @@ def _add_serve(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
 
 
 def _add_embed(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
-    p = sub.add_parser("embed", help="embed texts/images locally and print JSON")
+    p = sub.add_parser("embed", help="embed a corpus into parquet (INPUT --output DIR), or a "
+                       "few --text/--image inputs to JSON on stdout")
     _add_model_args(p)
     p.add_argument("--text", action="append", default=[], help="a text (repeatable)")
     p.add_argument("--image", action="append", default=[],
@@ -85,6 +87,42 @@ def _add_embed(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.add_argument("--truncate", action=argparse.BooleanOptionalAction, default=None,
                    help="texts over 8192 tokens: --truncate cuts silently, --no-truncate "
                    "fails; by default they are cut with a warning")
+    _add_corpus_args(p)
+
+
+def _add_corpus_args(p: argparse.ArgumentParser) -> None:
+    """Corpus mode (``docs/embed.md``); the defaults live in ``EmbedOptions``."""
+    g = p.add_argument_group("corpus mode (INPUT --output DIR)")
+    g.add_argument("input", nargs="?", default=None, metavar="INPUT",
+                   help="a folder or glob of images, a parquet/CSV/JSONL table, or "
+                   "webdataset .tar shards")
+    g.add_argument("--output", "-o", default=None, metavar="DIR",
+                   help="writes DIR/embeddings/*.parquet, DIR/errors/*.parquet, "
+                   "DIR/manifest.json")
+    g.add_argument("--backend", choices=("local", "api"), default="local",
+                   help="local: run the model here; api: call the Embeddings API "
+                   "(--base-url, JINA_API_KEY)")
+    g.add_argument("--base-url", default=None, help="API backend: endpoint root")
+    g.add_argument("--max-concurrency", type=int, default=None,
+                   help="API backend: concurrent requests per encoder")
+    g.add_argument("--batch-size", type=int, default=None,
+                   help="inputs per encoder call and per model batch (default 64; on a GPU "
+                   "try 256)")
+    g.add_argument("--id-column", default=None)
+    g.add_argument("--text-column", default=None)
+    g.add_argument("--image-column", default=None)
+    g.add_argument("--engine", choices=("local", "ray"), default="local")
+    g.add_argument("--address", default=None, help="Ray: an existing cluster (auto, ray://...)")
+    g.add_argument("--workers", type=int, default=None, help="Ray: encoder actors")
+    g.add_argument("--gpus-per-worker", type=float, default=None)
+    g.add_argument("--rows-per-shard", type=int, default=None)
+    g.add_argument("--max-image-bytes", type=int, default=None,
+                   help="larger image files go to errors/ (default: 20 MiB)")
+    g.add_argument("--max-image-pixels", type=int, default=None,
+                   help="images with more pixels go to errors/ (default: 64 Mpx)")
+    g.add_argument("--resume", action="store_true",
+                   help="skip inputs already in DIR's finished shards")
+    g.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def _add_bench(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
@@ -98,12 +136,28 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
                    "written once to the cache; jina-clip-v2's when --model names it")
     p.add_argument("--only", default=None,
                    help=f"comma-separated sections to run, from: {', '.join(SECTIONS)} "
-                   "(default: all but int8)")
+                   "(default: all but int8 and peers)")
     p.add_argument("--int8", action="store_true", help="also measure quantize='int8' (CPU)")
+    p.add_argument("--peers", action="store_true",
+                   help="also export the checkpoint to ONNX and measure ONNX Runtime and "
+                   "OpenVINO next to ours, interleaved (CPU; needs jina-clip[bench])")
     p.add_argument("--quick", action="store_true", help="small workloads (a minute or two)")
     p.add_argument("--no-baseline", action="store_true", help="skip the baseline runs")
     p.add_argument("--image-workers", type=int, default=None)
     p.add_argument("--json", default=None, metavar="PATH", help="also write the rows as JSON")
+
+
+def _add_export(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    p = sub.add_parser("export", help="export the model for other runtimes (ONNX)")
+    p.add_argument("format", choices=["onnx"], help="what to write (onnx: onnx/text_model.onnx "
+                   "and onnx/vision_model.onnx plus tokenizer and preprocessor files)")
+    p.add_argument("--model", default="jinaai/jina-clip-v1",
+                   help="hub id or local checkpoint directory (default: %(default)s)")
+    p.add_argument("--output", "-o", required=True, metavar="DIR",
+                   help="directory to write (created)")
+    p.add_argument("--opset", type=int, default=18, help="ONNX opset (default: %(default)s)")
+    p.add_argument("--towers", default="text,vision",
+                   help="comma-separated towers to export (default: %(default)s)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -113,6 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_serve(sub)
     _add_embed(sub)
     _add_bench(sub)
+    _add_export(sub)
     return parser
 
 
@@ -178,8 +233,13 @@ def serve_settings(args: argparse.Namespace) -> ServerSettings:
 def _embed(args: argparse.Namespace) -> int:
     from .base import JinaCLIP
 
+    if args.input is not None or args.output is not None:
+        from .embed.cli import run_corpus_command
+
+        return run_corpus_command(args)
     if not args.text and not args.image:
-        print("jina-clip embed: give at least one --text or --image", file=sys.stderr)
+        print("jina-clip embed: give INPUT --output DIR, or at least one --text or --image",
+              file=sys.stderr)
         return 2
     clip = JinaCLIP.local(args.model, device=args.device, dtype=args.dtype,
                           dimensions=args.dimensions, normalize=not args.no_normalize,
@@ -208,6 +268,8 @@ def _bench(args: argparse.Namespace) -> int:
                 else DEFAULT_SECTIONS)
     if args.int8 and "int8" not in sections:
         sections += ("int8",)
+    if args.peers and "peers" not in sections:
+        sections += ("peers",)
     unknown = sorted(set(sections) - set(SECTIONS))
     if unknown:
         print(f"jina-clip bench: unknown section(s) {', '.join(unknown)}; choose from "
@@ -232,7 +294,22 @@ def _bench(args: argparse.Namespace) -> int:
     return 0
 
 
-_COMMANDS = {"serve": _serve, "embed": _embed, "bench": _bench}
+def _export(args: argparse.Namespace) -> int:
+    from .export import export_onnx
+
+    towers = tuple(t.strip() for t in args.towers.split(",") if t.strip())
+    try:
+        done = export_onnx(args.model, args.output, opset=args.opset, towers=towers)
+    except ValueError as exc:
+        print(f"jina-clip export: {exc}", file=sys.stderr)
+        return 2
+    for path in (done.text_model, done.vision_model, *done.side_files):
+        if path.is_file():
+            print(path)
+    return 0
+
+
+_COMMANDS = {"serve": _serve, "embed": _embed, "bench": _bench, "export": _export}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -12,12 +12,14 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .suite import BenchOptions, Row, run_bench
 
-__all__ = ["DEFAULT_SECTIONS", "SECTIONS", "BenchOptions", "Row", "run_bench"]
+__all__ = ["DEFAULT_SECTIONS", "OPT_IN_SECTIONS", "SECTIONS", "BenchOptions", "Row", "run_bench"]
 
 #: Benchmark sections, in run order.
-SECTIONS = ("texts", "images", "model", "query", "long", "precision", "int8")
-#: What runs unless asked otherwise: everything but the opt-in int8 row.
-DEFAULT_SECTIONS = tuple(s for s in SECTIONS if s != "int8")
+SECTIONS = ("texts", "images", "model", "query", "long", "precision", "int8", "peers")
+#: Opt-in sections: the int8 row, and the peer comparison (needs the ``bench`` extra).
+OPT_IN_SECTIONS = ("int8", "peers")
+#: What runs unless asked otherwise: everything but the opt-in sections.
+DEFAULT_SECTIONS = tuple(s for s in SECTIONS if s not in OPT_IN_SECTIONS)
 
 
 def __getattr__(name: str) -> Any:

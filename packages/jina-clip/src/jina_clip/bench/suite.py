@@ -105,8 +105,9 @@ def _rate(value: float, unit: str) -> str:
 class _Bench:
     """Holds the encoders and workloads of one run; each method adds one or two rows."""
 
-    def __init__(self, opts: BenchOptions, emit: Callable[[Row], None], workdir: Path) -> None:
-        self.opts, self.emit, self.workdir = opts, emit, workdir
+    def __init__(self, opts: BenchOptions, emit: Callable[[Row], None], workdir: Path,
+                 echo: Callable[[str], None] = print) -> None:
+        self.opts, self.emit, self.workdir, self.echo = opts, emit, workdir, echo
         self.enc = LocalJinaCLIP(opts.model, device=opts.device, dtype=opts.dtype,
                                  image_workers=opts.image_workers)
         self.device = self.enc.device
@@ -263,6 +264,22 @@ class _Bench:
                       f"min cos int8 vs fp32 {agree:.4f}", i50, "ms"))
         enc8.close()
 
+    def peers(self) -> None:
+        if self.device.type != "cpu":
+            return  # the peer runtimes are compared on CPU
+        from .peers import PeerSizes, peer_table
+
+        sizes = PeerSizes(files=4, texts=16, queries=10, repeats=2, long_tokens=2048) \
+            if self.opts.quick else PeerSizes()
+        md, results = peer_table(self.enc.directory, self.workdir, sizes, echo=self.echo)
+        self.echo("\n" + md + "\n")
+        for engine in dict.fromkeys(e for row in results.values() for e in row):
+            extra = {key: row[engine] for key, row in results.items() if engine in row}
+            query = extra.get("query")
+            self.emit(Row(f"peers: {engine}", "", "" if query is None else
+                          f"query p50 {query * 1e3:.1f} ms", notes="see the peers table",
+                          value=query or 0.0, unit="s", extra=extra))
+
     def close(self) -> None:
         self.enc.close()
         if self._fp32 is not None:
@@ -270,9 +287,10 @@ class _Bench:
 
 
 @contextmanager
-def _bench(opts: BenchOptions, emit: Callable[[Row], None]) -> Iterator[_Bench]:
+def _bench(opts: BenchOptions, emit: Callable[[Row], None],
+           echo: Callable[[str], None]) -> Iterator[_Bench]:
     with tempfile.TemporaryDirectory(prefix="jina-clip-bench-") as tmp:
-        bench = _Bench(opts, emit, Path(tmp))
+        bench = _Bench(opts, emit, Path(tmp), echo)
         try:
             yield bench
         finally:
@@ -294,12 +312,12 @@ def run_bench(opts: BenchOptions, emit: Callable[[Row], None] | None = None,
         if emit is not None:
             emit(row)
 
-    with _bench(opts, add) as bench:
+    with _bench(opts, add, echo) as bench:
         echo(f"machine: {machine(bench.device)}\nmodel: {opts.model} "
              f"({bench.enc.directory}), {bench.dtype_name}\n")
         steps = {"texts": bench.texts, "images": bench.images, "model": bench.model_only,
                  "query": bench.query, "long": bench.long, "precision": bench.precision,
-                 "int8": bench.int8}
+                 "int8": bench.int8, "peers": bench.peers}
         for name in SECTIONS:
             if name in opts.sections:
                 steps[name]()

@@ -5,6 +5,15 @@ at 8,192 tokens). Here the additive mask ``-slope_h * |i - j|`` (plus a large ne
 on padded keys) is built on the fly for a block of queries and fed to
 ``scaled_dot_product_attention``; queries are processed in blocks small enough that one
 block's mask stays under a fixed element budget.
+
+On CPU, when no key is padded (one long text), no mask is built at all: the bias depends only
+on ``|i - j|``, so with the keys (and values) in reverse order it is ``t[h, i + j']`` for one
+``[H, 2L - 1]`` table ``t``, and an ``as_strided`` view of that table with strides
+``(1, 1)`` over (query, key) *is* the ``[H, L, L]`` mask. CPU flash attention reads the mask
+through its strides (nothing is materialised: the peak stays O(L)), and attention is
+permutation-invariant over keys, so the result is the same up to summation order. This
+removed the per-layer, per-block mask construction that took about half of the long text's
+attention time (docs/performance.md, "Long texts: a strided ALiBi mask").
 """
 
 from __future__ import annotations
@@ -63,10 +72,27 @@ class AlibiMask:
         self.length = length
         self.chunk = query_chunk_size(batch, slopes.numel(), length, budget)
         self._full = self.block(0, length) if self.chunk >= length else None
+        self._table = (self._distance_table()
+                       if self._full is None and key_padding.device.type == "cpu"
+                       and not bool(key_padding.any()) else None)
 
     @property
     def chunked(self) -> bool:
         return self._full is None
+
+    def _distance_table(self) -> torch.Tensor:
+        """``t[h, u] = -slope_h * |u - (L - 1)|`` for ``u`` in ``[0, 2L - 1)``, [H, 2L - 1]."""
+        u = torch.arange(2 * self.length - 1, device=self.key_padding.device)
+        distance = (u - (self.length - 1)).abs_().float()
+        return torch.mul(distance.unsqueeze(0), (-self.slopes)[:, None]).to(self.dtype)
+
+    def strided_mask(self) -> torch.Tensor:
+        """The whole [B, H, L, L] mask for keys in *reverse* order, as a view of the table:
+        ``mask[b, h, i, j'] = t[h, i + j']`` (key ``j' = L - 1 - j``)."""
+        assert self._table is not None
+        heads, width = self._table.shape
+        return self._table.as_strided(
+            (self.key_padding.shape[0], heads, self.length, self.length), (0, width, 1, 1))
 
     def block(self, start: int, end: int) -> torch.Tensor:
         """Mask for queries ``start:end``: [B, H, end - start, L] in the compute dtype."""
@@ -97,6 +123,9 @@ class AlibiMask:
         """softmax(q k^T / sqrt(d) + mask) v for [B, H, L, D] inputs, block by block."""
         if self._full is not None:
             return F.scaled_dot_product_attention(q, k, v, attn_mask=self._full)
+        if self._table is not None:  # no padding, CPU: the strided view, keys reversed
+            return F.scaled_dot_product_attention(
+                q, k.flip(2), v.flip(2), attn_mask=self.strided_mask())
         out = torch.empty_like(q)
         for start, end, mask in self.blocks():
             out[:, :, start:end] = F.scaled_dot_product_attention(

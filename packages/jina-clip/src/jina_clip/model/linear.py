@@ -1,19 +1,20 @@
-"""Linear layers that use oneDNN with pre-packed weights for fp32 inference on CPU.
+"""Linear layers that use oneDNN with pre-packed weights for fp32 and bf16 inference on CPU.
 
-PyTorch's CPU ``F.linear`` calls MKL's sgemm, which re-packs the weight matrix on every call
-and, on AMD CPUs, misses its fastest kernels: for the ~16-row GEMMs of a short query it reaches
-~45-60 GFLOP/s on a 2-core AVX-512 machine. oneDNN (bundled with every x86 PyTorch build) with
-the weight packed once into its blocked layout runs the same fp32 products 1.2-3x faster for
-any row count (docs/performance.md). The packed copy is made lazily, on the first CPU fp32
-call without autograd, and is rebuilt if the weight changes (new storage or in-place edit).
+PyTorch's CPU ``F.linear`` calls MKL's sgemm (fp32) or a generic bf16 GEMM, both of which
+re-pack the weight on every call and miss the fastest kernels for the skinny GEMMs of a
+short query. oneDNN (bundled with every x86 PyTorch build) with the weight packed once into
+its blocked layout is faster at every row count measured (docs/performance.md, "oneDNN
+linears"). The packed copy is made lazily, on the first CPU call without autograd, and is
+rebuilt if the weight changes (new storage, in-place edit, dtype).
 
-Results equal ``F.linear`` up to fp32 rounding (same math, different blocking; tested). Any
-other case (GPU, other dtypes, autograd, a torch build without the oneDNN ops) uses
-``F.linear``. Parameter names and the state dict are those of ``nn.Linear``.
+fp32 results equal ``F.linear`` up to fp32 rounding (same math, different blocking; tested).
+bf16 runs oneDNN's native AVX512-BF16 / AMX kernels (fp32 accumulation) where the CPU has
+them (``torch.ops.mkldnn._is_mkldnn_bf16_supported``); elsewhere bf16 uses ``F.linear``. Any
+other case (GPU, other dtypes, autograd, graph capture, a torch build without the oneDNN ops)
+uses ``F.linear``. Parameter names and the state dict are those of ``nn.Linear``.
 
-The cost is memory: each packed weight is a second copy of that weight (about +450 MB for the
-text tower of jina-clip-v1, +340 MB for the vision tower, each made only once that tower
-runs on CPU). Set ``JINA_CLIP_ONEDNN=0`` to turn it off.
+The cost is memory: each packed weight is a second copy of that weight, made only once that
+layer runs on CPU. Set ``JINA_CLIP_ONEDNN=0`` to turn it off.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["Linear", "linear", "onednn_available", "row_bucket"]
+__all__ = ["Linear", "linear", "onednn_available", "onednn_bf16_available", "row_bucket"]
 
 
 @functools.cache
@@ -45,23 +46,40 @@ def onednn_available() -> bool:
         return False
 
 
+@functools.cache
+def onednn_bf16_available() -> bool:
+    """Whether oneDNN has native bf16 kernels on this CPU (AVX512-BF16, AMX); without them a
+    packed bf16 GEMM is emulated and slower than ``F.linear``."""
+    try:
+        return onednn_available() and bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def _packable(x: torch.Tensor, weight: torch.Tensor) -> bool:
+    if x.dtype != weight.dtype:
+        return False
+    if x.dtype == torch.float32:
+        return onednn_available()
+    return x.dtype == torch.bfloat16 and onednn_bf16_available()
+
+
 def linear(
     x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None, owner: nn.Module
 ) -> torch.Tensor:
-    """``F.linear(x, weight, bias)``; on CPU fp32 without autograd, through oneDNN with
+    """``F.linear(x, weight, bias)``; on CPU fp32/bf16 without autograd, through oneDNN with
     ``weight`` packed once and cached on ``owner``."""
     if (
         x.device.type != "cpu"
-        or x.dtype != torch.float32
-        or weight.dtype != torch.float32
         or torch.is_grad_enabled()
         or x.numel() == 0
-        or not onednn_available()
+        or not _packable(x, weight)
+        or _tracing()
     ):
         return F.linear(x, weight, bias)
     # Inference tensors (a model loaded under torch.inference_mode) keep no version counter.
     version = -1 if weight.is_inference() else weight._version
-    key = (weight.data_ptr(), version, tuple(weight.shape))
+    key = (weight.data_ptr(), version, tuple(weight.shape), weight.dtype)
     cached = owner.__dict__.get("_onednn_weight")
     if cached is None or cached[0] != key:
         packed = torch.ops.mkldnn._reorder_linear_weight(weight.detach(), 32)
@@ -82,13 +100,19 @@ def linear(
     return out[:rows].view(*x.shape[:-1], weight.shape[0])
 
 
+def _tracing() -> bool:
+    """Whether a graph is being captured (ONNX export, ``torch.compile``, ``torch.jit.trace``):
+    the packed op and its Python-side cache cannot go into a graph, ``F.linear`` can."""
+    return torch.jit.is_tracing() or torch.compiler.is_compiling()
+
+
 def row_bucket(rows: int) -> int:
     """The row count the packed GEMM runs with: ``rows`` rounded up to a multiple of 8 up to
     64, then to one of 8 steps per power of two (at most 12.5 % padding).
 
-    oneDNN keeps what it builds for each input shape (about 0.6-2.5 MB per shape for a
-    768x3072 layer, measured) for the life of the process, so a server that sees every row
-    count would grow by gigabytes. Buckets bound the distinct shapes to ~8 per doubling."""
+    oneDNN keeps what it builds for each input shape for the life of the process (a few MB
+    per shape and layer; docs/performance.md, "Row buckets"), so a server that sees every row
+    count would grow without bound. Buckets bound the distinct shapes to ~8 per doubling."""
     if rows <= 64:
         return max(8, -(-rows // 8) * 8)
     step = 1 << (rows.bit_length() - 4)  # 1/8 of the power of two below rows

@@ -19,8 +19,8 @@ __all__ = ["MLP_ROW_CHUNK", "JinaBertModel", "TextModel"]
 #: Rows (tokens) the GEGLU MLP processes at a time. Its [rows, 2 * intermediate] activation
 #: is 24 KB per row in fp32: 1,024 rows keep it at 24 MB, under glibc's 32 MB mmap threshold,
 #: so the buffer is recycled from the heap instead of being page-faulted in afresh for every
-#: layer (which halved GEMM speed for 2,048-token batches), and an 8,192-token text never
-#: holds the 200 MB full-length activation.
+#: layer (much slower GEMMs; measured in docs/performance.md, "Row-chunked, in-place GEGLU"),
+#: and an 8,192-token text never holds the 200 MB full-length activation.
 MLP_ROW_CHUNK = 1024
 
 
