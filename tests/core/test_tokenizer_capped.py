@@ -180,3 +180,18 @@ def test_counting_a_huge_text_holds_one_piece(tokenizer: TextTokenizer) -> None:
     tracemalloc.stop()
     assert count == len(tokenizer.encode(["a " * 1000])[0]) + 999_000
     assert peak < 2 * 2**20, peak  # whole, the ids list alone is 8 MB
+
+
+def test_v2_normalizer_changing_ascii_words_is_read_whole(
+        tiny_v2_checkpoint: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A per-character normalizer is trusted only if ASCII letters, digits and the space stay
+    as they are (what a sentencepiece charsmap is checked for when it loads)."""
+    from tokenizers import normalizers
+
+    monkeypatch.setattr(tokenizer_module, "_PIECEWISE_NORMALIZERS",
+                        tokenizer_module._PIECEWISE_NORMALIZERS | {"Lowercase"})
+    tok = Tokenizer.from_file(str(tiny_v2_checkpoint / "tokenizer.json"))
+    tok.normalizer = normalizers.Sequence([normalizers.NFKC(), normalizers.Lowercase()])
+    assert not TextTokenizer(tok).reads_in_pieces
+    tok.normalizer = normalizers.NFKC()
+    assert TextTokenizer(tok).reads_in_pieces

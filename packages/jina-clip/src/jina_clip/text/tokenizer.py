@@ -278,8 +278,11 @@ def _state(component: object) -> dict[str, Any]:
     """A tokenizers component's configuration (its JSON state); {} for none."""
     if component is None:
         return {}
-    state = json.loads(component.__getstate__())  # type: ignore[attr-defined]
-    return state if isinstance(state, dict) else {}
+    try:
+        state = json.loads(component.__getstate__())  # type: ignore[attr-defined]
+    except Exception:  # a custom (Python) component has no JSON state: unknown, not none
+        return {"type": "unknown"}
+    return state if isinstance(state, dict) else {"type": "unknown"}
 
 
 def _read_json(path: pathlib.Path) -> dict[str, Any]:
