@@ -9,6 +9,7 @@ requests' latencies (max, p50) and the server's RSS before, peak (sampled every 
 seconds after.
 
     python benchmarks/server_huge_text.py --mb 8
+    python benchmarks/server_huge_text.py --mb 8 --versions 1 2   # tiny v1, then tiny v2
 """
 
 from __future__ import annotations
@@ -29,8 +30,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.serve_process import ServeProcess
 
 
-def measure(url: str, server: ServeProcess, *, mb: float, truncate: bool) -> dict[str, float]:
-    small = {"model": "jina-clip-v1", "input": ["a small text from another client"]}
+def measure(url: str, server: ServeProcess, *, mb: float, truncate: bool,
+            name: str = "jina-clip-v1") -> dict[str, float]:
+    small = {"model": name, "input": ["a small text from another client"]}
     with httpx.Client(timeout=300, trust_env=False) as warm:
         for _ in range(3):
             warm.post(f"{url}/v1/embeddings", json=small).raise_for_status()
@@ -42,7 +44,7 @@ def measure(url: str, server: ServeProcess, *, mb: float, truncate: bool) -> dic
 
     def big() -> None:
         text = "a " * int(mb * 1_000_000 / 2)
-        body = {"model": "jina-clip-v1", "input": [text], "truncate": truncate}
+        body = {"model": name, "input": [text], "truncate": truncate}
         with httpx.Client(timeout=300, trust_env=False) as client:
             t0 = time.perf_counter()
             response = client.post(f"{url}/v1/embeddings", json=body)
@@ -80,18 +82,26 @@ def main() -> None:
     parser.add_argument("--model", default=None, help="checkpoint (default: a tiny random one)")
     parser.add_argument("--mb", type=float, default=8.0)
     parser.add_argument("--refuse", action="store_true", help="send truncate: false")
+    parser.add_argument("--versions", nargs="+", choices=["1", "2"], default=["1"],
+                        help="tiny checkpoints to run, one after another (2: jina-clip-v2)")
     args = parser.parse_args()
+    rows: dict[str, dict[str, float]] = {}
     with tempfile.TemporaryDirectory() as tmp:
-        model = args.model
-        if model is None:
-            from jina_clip.testing import write_tiny_checkpoint
+        for version in args.versions:
+            name = f"jina-clip-v{version}"
+            model = args.model
+            if model is None:
+                from jina_clip.testing import write_tiny_checkpoint, write_tiny_v2_checkpoint
 
-            model = str(write_tiny_checkpoint(tmp))
-        with ServeProcess(model) as server:
-            row = measure(server.url, server, mb=args.mb, truncate=not args.refuse)
-    for key, value in row.items():
-        print(f"{key:>16}: {value:.2f}")
-
+                write = write_tiny_v2_checkpoint if version == "2" else write_tiny_checkpoint
+                model = str(write(Path(tmp) / name))
+            with ServeProcess(model, served_model_name=name) as server:
+                rows[name] = measure(server.url, server, mb=args.mb, truncate=not args.refuse,
+                                     name=name)
+    for name, row in rows.items():
+        print(name)
+        for key, value in row.items():
+            print(f"{key:>16}: {value:.2f}")
 
 if __name__ == "__main__":
     main()

@@ -205,8 +205,12 @@ class LocalJinaCLIP(JinaCLIP):
         return ids
 
     def count_tokens(self, texts: Sequence[str]) -> list[int]:
-        """Tokens per text, special tokens included (what the model sees, before truncation)."""
-        return [len(row) for row in self.tokenizer.encode(check_texts(texts))]
+        """Tokens per text, special tokens included (what the model sees, before truncation).
+
+        Exact whatever the length (callers size and bill work by it, and a count cut at the
+        limit would hide by how much a text is over it); a long text is counted piece by
+        piece, so memory stays bounded, while time grows with the text (~1 s per MB)."""
+        return self.tokenizer.count(list(check_texts(texts)))
 
     def _encode_text(self, texts: Sequence[str], call: CallOptions) -> np.ndarray:
         """``call.task`` prepends the checkpoint's instruction for it (jina-clip-v2:

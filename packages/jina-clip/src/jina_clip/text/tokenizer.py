@@ -11,6 +11,8 @@ for all but 8,192 of them to be thrown away. BERT's normalizer works character b
 and its pre-tokenizer splits words at whitespace and punctuation, so the tokens of a text are
 the tokens of its pieces cut right after such a character; the tokenizer reads a long text in
 pieces of a few times the limit and stops as soon as it has seen more than the limit.
+XLM-R's Metaspace tokenizer (v2) is cut differently, just before a space between two ASCII
+letters or digits (see :func:`_metaspace_cuts`). Any other tokenizer reads texts whole.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ import json
 import pathlib
 import re
 import string
+import unicodedata
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -40,6 +44,9 @@ _WHOLE_CHARS_PER_LIMIT_TOKEN = 8
 #: MB, and texts that short keep their exact counts (the truncation warning lists them).
 MIN_WHOLE_CHARS = 64 * 1024
 MIN_PIECE_CHARS = 32 * 1024
+#: Pieces of a long text being counted (:meth:`TextTokenizer.count`); shorter texts are
+#: tokenized whole.
+COUNT_PIECE_CHARS = 64 * 1024
 
 
 @dataclass(frozen=True)
@@ -68,9 +75,16 @@ class TextTokenizer:
         self.cls_id: int = cls_
         self.sep_id: int = sep
         boundary = _word_boundaries(tokenizer)
-        # Up to the last word boundary of a piece / the first boundary of a long word.
+        if boundary is None:
+            boundary = _metaspace_cuts(tokenizer)
+        # Up to the last safe cut of a piece / the first safe cut after a long word.
         self._piece_end = None if boundary is None else re.compile(f"[\\s\\S]*{boundary}")
         self._next_end = None if boundary is None else re.compile(boundary)
+
+    @property
+    def reads_in_pieces(self) -> bool:
+        """Whether a long text is tokenized only as far as needed (else it is read whole)."""
+        return self._piece_end is not None
 
     @classmethod
     def from_dir(cls, directory: pathlib.Path) -> TextTokenizer:
@@ -117,6 +131,30 @@ class TextTokenizer:
             if out[i] is None:
                 out[i] = self._encode_long(text, max_length)
         return out  # type: ignore[return-value]
+
+    def count(self, texts: list[str]) -> list[int]:
+        """Exact tokens per text with [CLS]/[SEP], as ``len`` of :meth:`encode`'s rows, but a
+        long text read in pieces that are counted and dropped: memory stays that of one piece
+        (an 8 MB text whole holds ~4 M ids and offsets, gigabytes); time stays linear."""
+        piece = COUNT_PIECE_CHARS
+        short = [i for i, t in enumerate(texts) if self._piece_end is None or len(t) <= piece]
+        out = [0] * len(texts)
+        for i, ids in zip(short, self.encode([texts[i] for i in short]), strict=True):
+            out[i] = len(ids)
+        done = set(short)
+        for i, text in enumerate(texts):
+            if i not in done:
+                out[i] = 2 + sum(len(self._tok.encode(text[a:b], add_special_tokens=False))
+                                 for a, b in self._pieces(text, piece))
+        return out
+
+    def _pieces(self, text: str, piece: int) -> Iterator[tuple[int, int]]:
+        """(start, stop) of the pieces of a long text, each cut at a safe place."""
+        start = 0
+        while start < len(text):
+            stop = self._cut(text, start, start + piece)
+            yield start, stop
+            start = stop
 
     def _encode_long(self, text: str, max_length: int) -> CappedIds:
         """:meth:`encode_capped` of one long text, piece by piece."""
@@ -171,6 +209,80 @@ def _word_boundaries(tokenizer: Tokenizer) -> str | None:
     added = "".join(t.content for t in tokenizer.get_added_tokens_decoder().values())
     ends = "".join(c for c in " \t\n\r" + string.punctuation if c not in added)
     return f"[{re.escape(ends)}]"
+
+
+#: Normalizers that map each character (Precompiled: each grapheme cluster, and a letter and
+#: the space after it are never one) on its own (or, for Replace, collapse runs of spaces,
+#: which a cut between a letter and a single space never splits), and so leave a text cut
+#: between ASCII letters/digits and a space normalized as the text is, provided they map those
+#: characters to themselves (checked by :func:`_keeps_ascii_words`).
+_PIECEWISE_NORMALIZERS = frozenset({"NFC", "NFD", "NFKC", "NFKD", "Precompiled"})
+
+
+def _metaspace_cuts(tokenizer: Tokenizer) -> str | None:
+    """Where an XLM-R (Metaspace, sentencepiece-style) text may be cut into pieces that
+    tokenize to the same tokens, as a regex whose match ends at the cut; None when the
+    configuration is not one proven so (texts are then tokenized whole).
+
+    The cut goes between an ASCII letter or digit and a single space followed by another:
+    the piece before ends inside a word (cutting after the space would give it a lone ``▁``
+    token), the piece after starts with the space, which Metaspace turns into the ``▁`` that
+    starts the same word in the whole text, so no prefix ``▁`` is added to it, whatever the
+    ``prepend_scheme``. ``split`` must be on (the Unigram model then sees one word at a time),
+    the normalizers must work per character or grapheme (NFKC-like, sentencepiece's
+    Precompiled charsmap) or collapse repeated spaces, and leave ASCII letters, digits and the
+    space as they are, and no added token may span the cut or strip the space there. Anything
+    else is refused."""
+    if type(tokenizer.model).__name__ != "Unigram":
+        return None
+    pre = _state(tokenizer.pre_tokenizer)
+    if pre.get("type") != "Metaspace" or not pre.get("split", True):
+        return None
+    if pre.get("replacement") != "\u2581":
+        return None
+    norm = _state(tokenizer.normalizer)
+    steps = norm.get("normalizers", []) if norm.get("type") == "Sequence" else [norm]
+    for step in steps:
+        if not step or step.get("type") in _PIECEWISE_NORMALIZERS:
+            continue
+        if (step.get("type") == "Replace" and step.get("pattern") == {"Regex": " {2,}"}
+                and step.get("content") == " "):
+            continue
+        return None
+    if not _keeps_ascii_words(tokenizer):
+        return None
+    for token in tokenizer.get_added_tokens_decoder().values():
+        text = token.content
+        spaced = any(c.isspace() for c in unicodedata.normalize("NFKC", text))
+        if (not text or spaced or (token.lstrip and _alnum(text[0]))
+                or (token.rstrip and _alnum(text[-1]))):
+            return None
+    return "[A-Za-z0-9](?= [A-Za-z0-9])"
+
+
+def _keeps_ascii_words(tokenizer: Tokenizer) -> bool:
+    """Whether the normalizer leaves every "x y" of ASCII letters/digits as it is (a
+    sentencepiece charsmap could, in principle, map a letter elsewhere)."""
+    normalizer = tokenizer.normalizer
+    if normalizer is None:
+        return True
+    chars = string.ascii_letters + string.digits
+    return all(normalizer.normalize_str(f"{a} {chars}") == f"{a} {chars}" for a in chars)
+
+
+def _alnum(char: str) -> bool:
+    return char.isascii() and char.isalnum()
+
+
+def _state(component: object) -> dict[str, Any]:
+    """A tokenizers component's configuration (its JSON state); {} for none."""
+    if component is None:
+        return {}
+    try:
+        state = json.loads(component.__getstate__())  # type: ignore[attr-defined]
+    except Exception:  # a custom (Python) component has no JSON state: unknown, not none
+        return {"type": "unknown"}
+    return state if isinstance(state, dict) else {"type": "unknown"}
 
 
 def _read_json(path: pathlib.Path) -> dict[str, Any]:
