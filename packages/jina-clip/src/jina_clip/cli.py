@@ -285,6 +285,10 @@ def _bench(args: argparse.Namespace) -> int:
         version = "v2" if "jina-clip-v2" in str(args.model) else "v1"
         name = "random-full" if version == "v1" else "random-full-v2"
         model = str(random_checkpoint(Path(HF_HOME) / "jina-clip-bench" / name, version))
+    if "peers" in sections:  # fail before the other sections run, not after them
+        from .export.onnx import ensure_exportable
+
+        ensure_exportable(model)
     rows = run_bench(BenchOptions(
         model=model, device=args.device, dtype=args.dtype, sections=sections,
         quick=args.quick, baseline=not args.no_baseline, image_workers=args.image_workers,

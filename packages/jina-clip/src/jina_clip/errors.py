@@ -65,6 +65,7 @@ __all__ = [
     "TextTooLongError",
     "TruncationWarning",
     "UnsafeURLError",
+    "UnsupportedModelError",
 ]
 
 
@@ -177,6 +178,11 @@ class ImageDownloadTooLargeError(ImageFetchError, ImageTooLargeError):
 
 class ModelLoadError(JinaCLIPError):
     """The checkpoint, its config, tokenizer or preprocessor config could not be loaded."""
+
+
+class UnsupportedModelError(JinaCLIPError, ValueError):
+    """The checkpoint loads, but this feature does not support it (e.g. ONNX export of
+    jina-clip-v2)."""
 
 
 class CheckpointMismatchError(ModelLoadError):

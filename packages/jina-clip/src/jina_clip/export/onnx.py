@@ -23,10 +23,12 @@ from pathlib import Path
 
 import torch
 
+from ..errors import UnsupportedModelError
 from ..model import CHECKPOINT_FILES, JinaCLIPModel, resolve_checkpoint
+from ..model.config import JinaCLIPConfig
 from .graphs import TextGraph, VisionGraph
 
-__all__ = ["DEFAULT_OPSET", "OnnxExport", "export_onnx"]
+__all__ = ["DEFAULT_OPSET", "OnnxExport", "ensure_exportable", "export_onnx"]
 
 #: ONNX opset of the exported graphs (ONNX Runtime >= 1.16, OpenVINO >= 2023.1 read it).
 DEFAULT_OPSET = 18
@@ -45,6 +47,17 @@ class OnnxExport:
     side_files: tuple[Path, ...]
 
 
+def ensure_exportable(model: str | os.PathLike[str]) -> Path:
+    """The checkpoint directory of ``model``, or :class:`UnsupportedModelError` before any
+    work: the graphs (:mod:`.graphs`) trace JinaBERT's ALiBi text tower, which jina-clip-v2's
+    XLM-RoBERTa tower is not."""
+    directory = Path(resolve_checkpoint(model))
+    if JinaCLIPConfig.from_file(directory / "config.json").is_v2:
+        raise UnsupportedModelError(
+            f"{model}: ONNX export supports jina-clip-v1 checkpoints only, not jina-clip-v2")
+    return directory
+
+
 def export_onnx(
     model: str | os.PathLike[str],
     output: str | os.PathLike[str],
@@ -58,7 +71,7 @@ def export_onnx(
     unknown = set(towers) - {"text", "vision"}
     if unknown or not towers:
         raise ValueError(f"towers must be a subset of ('text', 'vision'), got {towers}")
-    directory = resolve_checkpoint(model)
+    directory = ensure_exportable(model)
     out = Path(output)
     (out / "onnx").mkdir(parents=True, exist_ok=True)
     clip = JinaCLIPModel.from_pretrained(directory, device="cpu", dtype=torch.float32)

@@ -26,7 +26,7 @@ import torch
 
 from ..base import ImageInput, JinaCLIP, check_images, check_texts
 from ..defaults import DEFAULT_LOCAL_MODEL
-from ..errors import ImageDecodeError, TextTooLongError, TruncationWarning
+from ..errors import ImageDecodeError, InputError, TextTooLongError, TruncationWarning
 from ..images.fetch import UrlFetcher
 from ..images.modes import to_rgb
 from ..images.preprocess import ImagePreprocessor
@@ -123,10 +123,10 @@ class LocalJinaCLIP(JinaCLIP):
         of its trained dimensions."""
         native = self.model.text_dim
         if dimensions is not None and dimensions > native:
-            raise ValueError(f"dimensions must be between 1 and {native}, got {dimensions}")
+            raise InputError(f"dimensions must be between 1 and {native}, got {dimensions}")
         trained = self.model.config.matryoshka_dimensions
         if dimensions is not None and trained and dimensions not in trained:
-            raise ValueError(f"dimensions={dimensions} is not one of {self.options.model}'s "
+            raise InputError(f"dimensions={dimensions} is not one of {self.options.model}'s "
                              f"Matryoshka dimensions {list(trained)}")
         return dimensions
 
@@ -166,7 +166,7 @@ class LocalJinaCLIP(JinaCLIP):
         if task is None or not instructions:
             return ""
         if task not in instructions:
-            raise ValueError(f"unknown task {task!r} for {self.options.model}: valid tasks are "
+            raise InputError(f"unknown task {task!r} for {self.options.model}: valid tasks are "
                              f"{sorted(instructions)} (or None for no instruction)")
         return instructions[task]
 
