@@ -14,6 +14,7 @@ import pytest
 from PIL import Image
 
 from jina_clip import JinaCLIP
+from jina_clip.errors import BadRequestError
 
 TEXTS = ["a photo of a cat", "Привет мир", "日本語文字"]
 
@@ -82,3 +83,30 @@ def test_cli_serve_names_v2_after_the_model() -> None:
     named = cli.serve_settings(parser.parse_args(
         ["serve", "--model", "jinaai/jina-clip-v2", "--served-model-name", "mine"]))
     assert named.served_model_name == "mine"
+
+
+def test_untrained_dimension_is_refused_like_locally(url, local) -> None:
+    """dimensions=20 is not a trained Matryoshka dimension: locally a typed error, on the server
+    a 422 naming the trained ones, and through our remote client an error (not 20-d vectors)."""
+    with pytest.raises(ValueError, match="Matryoshka"):
+        local.encode_text(["x"], dimensions=20)
+    response = httpx.post(f"{url}/v1/embeddings", timeout=30,
+                          json={"model": "jina-clip-v2", "input": ["x"], "dimensions": 20})
+    assert response.status_code == 422, response.text
+    assert "Matryoshka dimensions [8, 16, 32, 64]" in response.json()["detail"]
+    with (JinaCLIP.remote("jina-clip-v2", base_url=f"{url}/v1", max_retries=0) as remote,
+          pytest.raises(BadRequestError, match="Matryoshka")):
+        remote.encode_text(["x"], dimensions=20)
+
+
+async def test_remote_client_async_equals_local(url, local) -> None:
+    """`JinaCLIP.remote` against our v2 server: per-call dimensions and the query task, texts and
+    images, through the async methods."""
+    picture = Image.new("RGB", (30, 20), (200, 10, 10))
+    with JinaCLIP.remote("jina-clip-v2", base_url=f"{url}/v1", max_retries=0) as remote:
+        query = await remote.aencode_text(TEXTS, task="retrieval.query", dimensions=8)
+        images = await remote.aencode_image([picture], dimensions=16)
+    np.testing.assert_allclose(
+        query, local.encode_text(TEXTS, task="retrieval.query", dimensions=8), atol=1e-5, rtol=0)
+    np.testing.assert_allclose(images, local.encode_image([picture], dimensions=16), atol=1e-5,
+                               rtol=0)

@@ -65,6 +65,10 @@ class ServerState:
         self.model_names = {settings.served_model_name, settings.model}
         #: Instruction per task (v2: the official ``retrieval.query`` prefix; v1: none).
         self.task_instructions: dict[str, str] = dict(encoder.task_instructions)
+        #: v2's trained Matryoshka dimensions (the only ``dimensions`` the local encoder takes).
+        config = getattr(getattr(encoder, "model", None), "config", None)
+        self.matryoshka_dimensions: tuple[int, ...] = tuple(
+            getattr(config, "matryoshka_dimensions", None) or ())
         self.url_guard = AddressGuard(resolver=resolver,
                                       allow_private=settings.allow_private_urls)
         self.loader = ImageLoader(settings, self.url_guard)
@@ -187,6 +191,11 @@ class EmbeddingService:
         if req.dimensions is not None and req.dimensions > self.state.dimension:
             raise HTTPError(422, f"dimensions={req.dimensions} is larger than the model's "
                                  f"{self.state.dimension}")
+        trained = self.state.matryoshka_dimensions
+        if req.dimensions is not None and trained and req.dimensions not in trained:
+            raise HTTPError(422, f"dimensions={req.dimensions} is not one of "
+                                 f"{self.settings.served_model_name}'s Matryoshka dimensions "
+                                 f"{list(trained)}")
         return _embedding_types(req)
 
     def _parse(self, req: EmbeddingRequest) -> ParsedInput:
