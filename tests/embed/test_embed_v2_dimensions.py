@@ -49,3 +49,19 @@ def test_dimension_and_task_errors_are_typed(tiny_v2_checkpoint: pathlib.Path) -
             enc.encode_text(["x"], dimensions=20)
         with pytest.raises(InputError, match=r"no\.such"):
             enc.encode_text(["x"], task="no.such")
+
+
+def test_resume_with_other_dimensions_is_refused(tiny_v2_checkpoint: pathlib.Path,
+                                                 corpus: pathlib.Path, tmp_path: pathlib.Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """A resumed run must not append 32-d vectors to an output of 64-d ones."""
+    out = tmp_path / "out"
+    base = ["embed", str(corpus), "-o", str(out), "--model", str(tiny_v2_checkpoint),
+            "--no-progress"]
+    assert cli.main([*base, "--dimensions", "64"]) == 0
+    corpus.write_text(corpus.read_text() + '{"id": "c", "text": "more"}\n')
+    shards = sorted((out / "embeddings").iterdir())
+    assert cli.main([*base, "--dimensions", "32", "--resume"]) == 2
+    assert "64-d embeddings" in capsys.readouterr().err
+    assert sorted((out / "embeddings").iterdir()) == shards
+    assert cli.main([*base, "--dimensions", "64", "--resume"]) == 0

@@ -23,7 +23,7 @@ from .. import __version__
 from .local_engine import RunStats
 from .options import EmbedOptions
 from .output import EMBEDDINGS_DIR, ERRORS_DIR, MANIFEST, count_rows, write_json_atomic
-from .resume import prepare_output_dir
+from .resume import check_resumed_dimension, prepare_output_dir
 from .sources import Corpus, resolve_corpus
 
 if TYPE_CHECKING:
@@ -71,6 +71,7 @@ def embed_corpus(
     out = Path(output)
     finished = prepare_output_dir(out, resume=options.resume)
     started = _dt.datetime.now(_dt.timezone.utc)
+    check_resumed_dimension(out, options.encoder.dimensions)
     if options.engine == "ray":
         from .ray_engine import run_ray
 
@@ -81,6 +82,7 @@ def embed_corpus(
         own = clip is None
         encoder = options.encoder.build() if clip is None else clip
         try:
+            check_resumed_dimension(out, encoder.dimension)
             run_local(corpus, out, options, encoder, finished, stats)
             model_name, dimension = encoder.model_name, encoder.dimension
         finally:

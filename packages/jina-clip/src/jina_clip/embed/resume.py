@@ -11,13 +11,35 @@ from __future__ import annotations
 from pathlib import Path
 
 from .items import item_key
-from .output import EMBEDDINGS_DIR, ERRORS_DIR, parquet_files, remove_stale_temp_files
+from .output import (
+    EMBEDDINGS_DIR,
+    ERRORS_DIR,
+    parquet_files,
+    remove_stale_temp_files,
+    stored_dimension,
+)
 
-__all__ = ["OutputNotEmptyError", "finished_keys", "prepare_output_dir"]
+__all__ = ["OutputNotEmptyError", "ResumeMismatchError", "check_resumed_dimension",
+           "finished_keys", "prepare_output_dir"]
 
 
 class OutputNotEmptyError(ValueError):
     """The output folder holds shards and ``resume`` was not asked for."""
+
+
+class ResumeMismatchError(OutputNotEmptyError):
+    """``--resume`` with another vector width than the finished shards (e.g. a different
+    ``--dimensions`` or model): resuming would mix widths in one output."""
+
+
+def check_resumed_dimension(output: Path, dimension: int | None) -> None:
+    """Refuse, before any work, to resume ``output`` with vectors of another ``dimension``
+    than its finished shards hold (None: not known yet, nothing to check)."""
+    stored = stored_dimension(output / EMBEDDINGS_DIR)
+    if dimension is not None and stored is not None and stored != dimension:
+        raise ResumeMismatchError(
+            f"{output} holds {stored}-d embeddings but this run makes {dimension}-d ones; "
+            f"resume with the same --dimensions and model, or choose an empty folder")
 
 
 def finished_keys(output: Path) -> set[str]:
