@@ -14,6 +14,7 @@ from jina_clip import JinaCLIP, JinaCLIPSettings
 from jina_clip.errors import (
     AuthenticationError,
     ImageInputError,
+    InputError,
     ResponseValidationError,
     TextInputError,
 )
@@ -48,7 +49,7 @@ def test_v2_query_alias_and_unknown_task(api, make_encoder):
     encoder = make_encoder("jina-clip-v2")
     encoder.encode_text(["q"], task="query")
     assert api.requests[0].json["task"] == "retrieval.query"
-    with pytest.raises(ValueError, match="unknown task"):
+    with pytest.raises(InputError, match="unknown task"):
         encoder.encode_text(["q"], task="classification")
 
 

@@ -29,6 +29,7 @@ from ..errors import (
     AuthenticationError,
     BadRequestError,
     ImageTooLargeError,
+    InputError,
     ResponseValidationError,
     TextInputError,
     TruncationWarning,
@@ -203,7 +204,7 @@ class RemoteJinaCLIP(JinaCLIP):
         if task is None or task in _DOCUMENT_TASKS:
             return None
         if task not in _QUERY_TASKS:
-            raise ValueError(
+            raise InputError(
                 f"unknown task {task!r}: use 'retrieval.query' for queries, or None for "
                 "documents"
             )
