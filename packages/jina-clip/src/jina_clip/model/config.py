@@ -110,6 +110,22 @@ def _refuse(what: str) -> ModelLoadError:
     )
 
 
+def _check_text_head(cfg: Mapping[str, Any]) -> None:
+    """Both text towers: mean pooling and no projection, as implemented."""
+    if cfg.get("pooler_type", "mean_pooler") != "mean_pooler":
+        raise _refuse(f"text pooler_type {cfg.get('pooler_type')!r}")
+    if cfg.get("proj_type") not in (None, "identity"):
+        raise _refuse(f"text proj_type {cfg.get('proj_type')!r}")
+
+
+def _check_text_embed_dim(cfg: Mapping[str, Any], hidden_size: int) -> None:
+    """Without a projection the text embedding is the pooled hidden state."""
+    embed_dim = cfg.get("embed_dim", hidden_size)
+    if embed_dim != hidden_size:
+        raise _refuse(f"text embed_dim {embed_dim} != hidden_size {hidden_size} "
+                      "without a projection")
+
+
 @dataclasses.dataclass(frozen=True)
 class TextConfig:
     """JinaBERT v2 (ALiBi, post-LN, GEGLU). Defaults are jina-bert-flash-implementation's."""
@@ -134,10 +150,7 @@ class TextConfig:
         name = str(cfg.get("hf_model_name_or_path") or "")
         if "jina-bert" not in name:
             raise _refuse(f"text tower {name!r} (only JinaBERT-v2 is implemented)")
-        if cfg.get("pooler_type", "mean_pooler") != "mean_pooler":
-            raise _refuse(f"text pooler_type {cfg.get('pooler_type')!r}")
-        if cfg.get("proj_type") not in (None, "identity"):
-            raise _refuse(f"text proj_type {cfg.get('proj_type')!r}")
+        _check_text_head(cfg)
         values = _field_values(
             cfg.get("hf_model_config_kwargs") or {},
             fields={f.name for f in dataclasses.fields(cls)} - {"pooler_type"},
@@ -150,10 +163,7 @@ class TextConfig:
             raise _refuse(f"text hidden_act {config.hidden_act!r}")
         if config.hidden_size % config.num_attention_heads:
             raise ModelLoadError("text hidden_size is not divisible by num_attention_heads")
-        embed_dim = cfg.get("embed_dim", config.hidden_size)
-        if embed_dim != config.hidden_size:
-            raise _refuse(f"text embed_dim {embed_dim} != hidden_size {config.hidden_size} "
-                          "without a projection")
+        _check_text_embed_dim(cfg, config.hidden_size)
         return config
 
 
@@ -246,10 +256,7 @@ class XLMRobertaConfig:
 
     @classmethod
     def from_clip_text_config(cls, cfg: Mapping[str, Any]) -> XLMRobertaConfig:
-        if cfg.get("pooler_type", "mean_pooler") != "mean_pooler":
-            raise _refuse(f"text pooler_type {cfg.get('pooler_type')!r}")
-        if cfg.get("proj_type") not in (None, "identity"):
-            raise _refuse(f"text proj_type {cfg.get('proj_type')!r}")
+        _check_text_head(cfg)
         if cfg.get("default_instruction_task") is not None:
             raise _refuse("text default_instruction_task "
                           f"{cfg.get('default_instruction_task')!r}")
@@ -283,10 +290,7 @@ class XLMRobertaConfig:
             raise ModelLoadError("text hidden_size / num_attention_heads must be an even int")
         if config.lora_rank < 1:
             raise _refuse(f"text lora_rank {config.lora_rank}")
-        embed_dim = cfg.get("embed_dim", config.hidden_size)
-        if embed_dim != config.hidden_size:
-            raise _refuse(f"text embed_dim {embed_dim} != hidden_size {config.hidden_size} "
-                          "without a projection")
+        _check_text_embed_dim(cfg, config.hidden_size)
         return config
 
 
