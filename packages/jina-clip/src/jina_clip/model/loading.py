@@ -6,38 +6,10 @@ import pathlib
 from collections.abc import Mapping
 
 import torch
-from torch import nn
 
 from ..errors import CheckpointMismatchError, ModelLoadError
 
-__all__ = ["SafetensorsReader", "check_shapes", "check_state_dict", "load_safetensors"]
-
-
-def load_safetensors(
-    path: pathlib.Path, device: torch.device | str = "cpu"
-) -> dict[str, torch.Tensor]:
-    """Read a safetensors file (no pickle involved) onto ``device``."""
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
-    if not path.is_file():
-        raise ModelLoadError(f"{path} not found")
-    try:
-        return load_file(str(path), device=str(device))
-    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
-        raise ModelLoadError(f"cannot read {path}: {exc}") from exc
-
-
-def check_state_dict(
-    model: nn.Module, state: Mapping[str, torch.Tensor], *, source: str = ""
-) -> None:
-    """Raise :class:`CheckpointMismatchError` unless ``state`` has exactly the model's
-    persistent keys, each with the model's shape. Works on a meta-device model."""
-    check_shapes(
-        {k: tuple(v.shape) for k, v in model.state_dict().items()},
-        {k: tuple(v.shape) for k, v in state.items()},
-        source=source,
-    )
+__all__ = ["SafetensorsReader", "check_shapes"]
 
 
 _DTYPES = {
