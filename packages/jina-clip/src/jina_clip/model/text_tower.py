@@ -14,7 +14,7 @@ from .alibi import DEFAULT_MASK_BUDGET, AlibiMask, alibi_slopes
 from .config import TextConfig
 from .linear import Linear
 
-__all__ = ["MLP_ROW_CHUNK", "JinaBertModel", "TextModel"]
+__all__ = ["MLP_ROW_CHUNK", "JinaBertModel", "TextModel", "mean_pool"]
 
 #: Rows (tokens) the GEGLU MLP processes at a time. Its [rows, 2 * intermediate] activation
 #: is 24 KB per row in fp32: 1,024 rows keep it at 24 MB, under glibc's 32 MB mmap threshold,
@@ -148,11 +148,17 @@ class TextModel(nn.Module):
         self.transformer = JinaBertModel(cfg)
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        states = self.transformer(input_ids, attention_mask)  # [B, L, C]
-        weights = attention_mask.to(states.dtype).unsqueeze(-1)  # [B, L, 1]
-        # Sum and divide in fp32, then cast back: in fp16 a sum over thousands of tokens
-        # overflows to inf, and fp16/bf16 cannot hold every token count exactly. (In fp32
-        # this is the same computation as before.)
-        summed = (states * weights).sum(dim=1, dtype=torch.float32)  # [B, C]
-        counts = attention_mask.sum(dim=1, keepdim=True, dtype=torch.float32)  # [B, 1]
-        return (summed / counts.clamp(min=1e-9)).to(states.dtype)
+        return mean_pool(self.transformer(input_ids, attention_mask), attention_mask)
+
+
+def mean_pool(states: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+    """[B, L, C] token states -> [B, C], the mean over the tokens ``attention_mask`` keeps
+    (both text towers).
+
+    Sum and divide in fp32, then cast back: in fp16 a sum over thousands of tokens overflows
+    to inf, and fp16/bf16 cannot hold every token count exactly. (In fp32 this is the same
+    computation as before.)"""
+    weights = attention_mask.to(states.dtype).unsqueeze(-1)  # [B, L, 1]
+    summed = (states * weights).sum(dim=1, dtype=torch.float32)  # [B, C]
+    counts = attention_mask.sum(dim=1, keepdim=True, dtype=torch.float32)  # [B, 1]
+    return (summed / counts.clamp(min=1e-9)).to(states.dtype)

@@ -18,7 +18,7 @@ from torch import nn
 
 from .config import XLMRobertaConfig
 from .linear import Linear
-from .text_tower import Embeddings  # word + token-type row 0, no position table: same as v1
+from .text_tower import Embeddings, mean_pool  # Embeddings: word + token-type row 0, as v1
 
 __all__ = ["DEFAULT_SCORE_BUDGET", "XLMRobertaTextModel", "text_rotary_tables"]
 
@@ -177,8 +177,4 @@ class XLMRobertaTextModel(nn.Module):
         self.transformer = Transformer(cfg)
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        states = self.transformer.roberta(input_ids, attention_mask)
-        weights = attention_mask.to(states.dtype).unsqueeze(-1)
-        summed = (states * weights).sum(dim=1, dtype=torch.float32)
-        counts = attention_mask.sum(dim=1, keepdim=True, dtype=torch.float32)
-        return (summed / counts.clamp(min=1e-9)).to(states.dtype)
+        return mean_pool(self.transformer.roberta(input_ids, attention_mask), attention_mask)
