@@ -19,11 +19,10 @@ import os
 import pathlib
 import string
 
-from .testing import TINY_WORDS, _write_json, tiny_state_dict, write_preprocessor_config
+from .testing import _REMOTE, TINY_WORDS, _write_json, tiny_state_dict, write_preprocessor_config
 
 __all__ = ["V2_SPECIAL_TOKENS", "tiny_v2_pieces", "write_tiny_v2_checkpoint"]
 
-_REMOTE = "jinaai/jina-clip-implementation--"  # auto_map target (never executed)
 V2_SPECIAL_TOKENS = {"<s>": 0, "<pad>": 1, "</s>": 2, "<unk>": 3}
 _QUERY_INSTRUCTION = "Represent the query for retrieving evidence documents: "
 #: Characters of several scripts, so multilingual test texts tokenize without <unk>.
