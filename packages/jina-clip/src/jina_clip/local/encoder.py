@@ -33,7 +33,7 @@ from ..images.preprocess import ImagePreprocessor
 from ..images.sources import load_image
 from ..model import JinaCLIPModel, resolve_checkpoint
 from ..options import CallOptions
-from ..postprocess import finalize
+from ..postprocess import finalize, untrained_dimensions
 from ..progress import progress_iter
 from ..text import TextTokenizer
 from .batching import plan_token_batches
@@ -124,10 +124,10 @@ class LocalJinaCLIP(JinaCLIP):
         native = self.model.text_dim
         if dimensions is not None and dimensions > native:
             raise InputError(f"dimensions must be between 1 and {native}, got {dimensions}")
-        trained = self.model.config.matryoshka_dimensions
-        if dimensions is not None and trained and dimensions not in trained:
-            raise InputError(f"dimensions={dimensions} is not one of {self.options.model}'s "
-                             f"Matryoshka dimensions {list(trained)}")
+        refusal = untrained_dimensions(dimensions, self.model.config.matryoshka_dimensions,
+                                       self.options.model)
+        if refusal is not None:
+            raise InputError(refusal)
         return dimensions
 
     def _resolve(self, call: CallOptions) -> LocalOptions:

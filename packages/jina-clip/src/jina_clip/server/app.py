@@ -25,7 +25,7 @@ from .. import __version__
 from ..base import JinaCLIP
 from ..errors import InputError
 from ..image_tokens import tile_tokens
-from ..postprocess import finalize
+from ..postprocess import finalize, untrained_dimensions
 from ..wire import EmbeddingRequest, EmbeddingResponse, encode_base64_embedding
 from .batcher import BatcherClosed, DynamicBatcher, QueueFull
 from .body import parse_embedding_request, request_body_openapi
@@ -191,11 +191,10 @@ class EmbeddingService:
         if req.dimensions is not None and req.dimensions > self.state.dimension:
             raise HTTPError(422, f"dimensions={req.dimensions} is larger than the model's "
                                  f"{self.state.dimension}")
-        trained = self.state.matryoshka_dimensions
-        if req.dimensions is not None and trained and req.dimensions not in trained:
-            raise HTTPError(422, f"dimensions={req.dimensions} is not one of "
-                                 f"{self.settings.served_model_name}'s Matryoshka dimensions "
-                                 f"{list(trained)}")
+        refusal = untrained_dimensions(req.dimensions, self.state.matryoshka_dimensions,
+                                       self.settings.served_model_name)
+        if refusal is not None:
+            raise HTTPError(422, refusal)
         return _embedding_types(req)
 
     def _parse(self, req: EmbeddingRequest) -> ParsedInput:

@@ -162,14 +162,14 @@ class TextTokenizer:
         wanted = max_length - 1  # content tokens that prove the text is over the limit
         piece = max(_CHARS_PER_LIMIT_TOKEN * max_length, MIN_PIECE_CHARS)
         content: list[int] = []
-        start = 0
-        while start < len(text) and len(content) < wanted:
-            stop = self._cut(text, start, start + piece)
+        stop = 0
+        for start, stop in self._pieces(text, piece):
             content += self._tok.encode(text[start:stop], add_special_tokens=False).ids
-            start = stop
+            if len(content) >= wanted:
+                break
         total = len(content) + 2
         ids = [self.cls_id, *content, self.sep_id]
-        return CappedIds(self.truncate(ids, max_length), total, exact=start >= len(text))
+        return CappedIds(self.truncate(ids, max_length), total, exact=stop >= len(text))
 
     def _cut(self, text: str, start: int, stop: int) -> int:
         """Where the piece from ``start`` ends: right after the last word boundary before
