@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import inspect
+import pathlib
 
 import pytest
 
@@ -64,3 +65,12 @@ def test_task_instructions_are_part_of_the_interface() -> None:
     assert JinaCLIP.task_instructions.fget(None) == {}  # type: ignore[attr-defined]
     assert RemoteJinaCLIP.task_instructions is JinaCLIP.task_instructions
     assert LocalJinaCLIP.task_instructions is not JinaCLIP.task_instructions
+
+
+def test_matryoshka_dimensions_are_part_of_the_interface(tiny_v2_checkpoint: pathlib.Path) -> None:
+    """The server reads ``encoder.matryoshka_dimensions`` from any encoder, without probing:
+    empty unless the encoder itself refuses untrained widths (the local v2 model)."""
+    assert JinaCLIP.matryoshka_dimensions.fget(None) == ()  # type: ignore[attr-defined]
+    assert RemoteJinaCLIP.matryoshka_dimensions is JinaCLIP.matryoshka_dimensions
+    with LocalJinaCLIP(tiny_v2_checkpoint, device="cpu") as enc:
+        assert enc.matryoshka_dimensions == (8, 16, 32, 64)

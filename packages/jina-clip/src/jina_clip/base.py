@@ -146,6 +146,13 @@ class JinaCLIP(ABC):
         nothing itself (jina-clip-v1; the API, which applies ``task`` server-side)."""
         return {}
 
+    @property
+    def matryoshka_dimensions(self) -> tuple[int, ...]:
+        """The ``dimensions`` this encoder's model was trained at (jina-clip-v2 run locally);
+        any other value is refused. Empty when every width up to :attr:`dimension` is
+        accepted here (jina-clip-v1; the API, which checks ``dimensions`` server-side)."""
+        return ()
+
     #: Validates one call's keywords (the remote encoder's adds the API's own limits).
     call_options: ClassVar[type[CallOptions]] = CallOptions
 

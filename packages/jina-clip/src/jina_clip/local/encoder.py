@@ -124,7 +124,7 @@ class LocalJinaCLIP(JinaCLIP):
         native = self.model.text_dim
         if dimensions is not None and dimensions > native:
             raise InputError(f"dimensions must be between 1 and {native}, got {dimensions}")
-        refusal = untrained_dimensions(dimensions, self.model.config.matryoshka_dimensions,
+        refusal = untrained_dimensions(dimensions, self.matryoshka_dimensions,
                                        self.options.model)
         if refusal is not None:
             raise InputError(refusal)
@@ -158,6 +158,11 @@ class LocalJinaCLIP(JinaCLIP):
         """The tasks ``encode_text(task=...)`` knows and the instruction each prepends, as in
         the official ``encode_text`` (jina-clip-v2: ``retrieval.query``); empty for v1."""
         return self.model.config.task_instructions
+
+    @property
+    def matryoshka_dimensions(self) -> tuple[int, ...]:
+        """The checkpoint's trained Matryoshka dimensions (jina-clip-v2); empty for v1."""
+        return self.model.config.matryoshka_dimensions or ()
 
     def instruction(self, task: str | None) -> str:
         """The text to prepend for ``task``. jina-clip-v1 has no instructions and ignores

@@ -66,9 +66,7 @@ class ServerState:
         #: Instruction per task (v2: the official ``retrieval.query`` prefix; v1: none).
         self.task_instructions: dict[str, str] = dict(encoder.task_instructions)
         #: v2's trained Matryoshka dimensions (the only ``dimensions`` the local encoder takes).
-        config = getattr(getattr(encoder, "model", None), "config", None)
-        self.matryoshka_dimensions: tuple[int, ...] = tuple(
-            getattr(config, "matryoshka_dimensions", None) or ())
+        self.matryoshka_dimensions: tuple[int, ...] = encoder.matryoshka_dimensions
         self.url_guard = AddressGuard(resolver=resolver,
                                       allow_private=settings.allow_private_urls)
         self.loader = ImageLoader(settings, self.url_guard)
