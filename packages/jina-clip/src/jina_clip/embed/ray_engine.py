@@ -83,10 +83,11 @@ def _decode_block(
     import pyarrow as pa
 
     out: dict[str, list[Any]] = {name: [] for name in _stage_schema().names}
+    fetcher = _fetcher(limits)
     for raw in _raw_items(block.to_pydict(), corpus):
         if item_key(raw.id, raw.modality) in finished:
             continue
-        ready = prepare_item(raw, keep="bytes", limits=limits, fetcher=_fetcher(limits))
+        ready = prepare_item(raw, keep="bytes", limits=limits, fetcher=fetcher)
         out["id"].append(ready.id)
         out["modality"].append(ready.modality)
         if isinstance(ready, Failure):
