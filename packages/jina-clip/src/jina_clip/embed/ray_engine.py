@@ -152,7 +152,8 @@ def _unreadable_files(corpus: Corpus, finished: set[str]) -> tuple[Corpus, list[
         result = prepare_item(image_file_item(path, corpus.root), keep="bytes")
         if isinstance(result, Failure) and item_key(result.id, "image") not in finished:
             failures.append(result)
-    readable = tuple(f for f in corpus.files if f not in set(missing))
+    unreadable = set(missing)  # built once, not once per file
+    readable = tuple(f for f in corpus.files if f not in unreadable)
     return dataclasses.replace(corpus, files=readable), failures
 
 
