@@ -17,11 +17,12 @@ from ..images.fetch import UrlFetcher
 from ..progress import progress_counter
 from .items import Failure, Item, item_key
 from .output import OutputShards
-from .prepare import encode_items, prepare_item
+from .prepare import Keep, encode_items, prepare_item
 from .sources import Corpus, batched, iter_items
 
 if TYPE_CHECKING:
     from ..base import JinaCLIP
+    from ..images.sources import ImageLimits
     from .options import EmbedOptions
 
 __all__ = ["RunStats", "run_local", "unseen_items"]
@@ -63,11 +64,12 @@ def unseen_items(
             yield item
 
 
-def _prepare(options: EmbedOptions, fetcher: UrlFetcher, entry: Item | Failure) -> Item | Failure:
+def _prepare(
+    entry: Item | Failure, *, keep: Keep, limits: ImageLimits, fetcher: UrlFetcher
+) -> Item | Failure:
     if isinstance(entry, Failure):
         return entry
-    return prepare_item(entry, keep=options.keep(), limits=options.image_limits(),
-                        fetcher=fetcher)
+    return prepare_item(entry, keep=keep, limits=limits, fetcher=fetcher)
 
 
 def run_local(
@@ -76,8 +78,9 @@ def run_local(
 ) -> RunStats:
     """Embed every unfinished input of ``corpus`` into ``output``."""
     entries = unseen_items(iter_items(corpus), finished, stats)
-    fetcher = UrlFetcher(limits=options.image_limits())  # one client: connection reuse
-    prepare = partial(_prepare, options, fetcher)
+    limits = options.image_limits()
+    fetcher = UrlFetcher(limits=limits)  # one client: connection reuse
+    prepare = partial(_prepare, keep=options.keep(), limits=limits, fetcher=fetcher)
     shards = OutputShards(output, options.rows_per_shard)
     bar = progress_counter(None, enabled=options.show_progress,  # type: ignore[arg-type]
                            unit="item", desc="embed")

@@ -179,10 +179,8 @@ class OutputShards:
 
         self.output = output
         self.rows_per_shard = rows_per_shard
-        self.row_group_rows = min(4096, rows_per_shard)
         self.errors = ShardWriter(output / ERRORS_DIR, errors_schema(),
-                                  rows_per_shard=rows_per_shard,
-                                  row_group_rows=self.row_group_rows)
+                                  rows_per_shard=rows_per_shard)
         self.embeddings: ShardWriter | None = None
         self.dimension: int | None = None
 
@@ -196,8 +194,7 @@ class OutputShards:
             self.dimension = int(vectors.shape[1])
             self.embeddings = ShardWriter(self.output / EMBEDDINGS_DIR,
                                           embeddings_schema(self.dimension),
-                                          rows_per_shard=self.rows_per_shard,
-                                          row_group_rows=self.row_group_rows)
+                                          rows_per_shard=self.rows_per_shard)
         self.embeddings.add({"id": ids, "embedding": list(vectors), "modality": modalities})
 
     def add_failures(self, failures: list[Any]) -> None:

@@ -21,9 +21,9 @@ from ..errors import ImageInputError, InputError, TextInputError, TruncationWarn
 from ..images.sources import (
     DEFAULT_LIMITS,
     ImageLimits,
-    _source_bytes,
     classify_image,
     decode_image_bytes,
+    source_bytes,
 )
 from .faults import maybe_slow_down
 from .items import Failure, Item
@@ -42,16 +42,9 @@ Keep = Literal["pil", "bytes"]
 def image_bytes(value: object, *, limits: ImageLimits, fetcher: UrlFetcher | None) -> bytes:
     """The encoded bytes of an image cell (path, URL, data URI, base64 or bytes)."""
     source = classify_image(value, index=0)  # type: ignore[arg-type]
-    if source.kind == "url":
-        if fetcher is None:
-            from ..images.fetch import UrlFetcher
-
-            with UrlFetcher(limits=limits) as own:
-                return own.fetch(source.payload, index=0)  # type: ignore[arg-type]
-        return fetcher.fetch(source.payload, index=0)  # type: ignore[arg-type]
     if source.kind == "pil":
         raise ImageInputError("a PIL image cannot be stored in a corpus; give its bytes", index=0)
-    return _source_bytes(source, index=0, limits=limits)
+    return source_bytes(source, index=0, limits=limits, fetcher=fetcher)
 
 
 def prepare_item(

@@ -83,10 +83,11 @@ def _decode_block(
     import pyarrow as pa
 
     out: dict[str, list[Any]] = {name: [] for name in _stage_schema().names}
+    fetcher = _fetcher(limits)
     for raw in _raw_items(block.to_pydict(), corpus):
         if item_key(raw.id, raw.modality) in finished:
             continue
-        ready = prepare_item(raw, keep="bytes", limits=limits, fetcher=_fetcher(limits))
+        ready = prepare_item(raw, keep="bytes", limits=limits, fetcher=fetcher)
         out["id"].append(ready.id)
         out["modality"].append(ready.modality)
         if isinstance(ready, Failure):
@@ -151,7 +152,8 @@ def _unreadable_files(corpus: Corpus, finished: set[str]) -> tuple[Corpus, list[
         result = prepare_item(image_file_item(path, corpus.root), keep="bytes")
         if isinstance(result, Failure) and item_key(result.id, "image") not in finished:
             failures.append(result)
-    readable = tuple(f for f in corpus.files if f not in set(missing))
+    unreadable = set(missing)  # built once, not once per file
+    readable = tuple(f for f in corpus.files if f not in unreadable)
     return dataclasses.replace(corpus, files=readable), failures
 
 

@@ -62,15 +62,11 @@ def prepare_output_dir(output: Path, *, resume: bool) -> set[str]:
     keys; without it, refuse a folder that already holds shards (nothing is overwritten)."""
     output.mkdir(parents=True, exist_ok=True)
     existing = parquet_files(output / EMBEDDINGS_DIR) + parquet_files(output / ERRORS_DIR)
-    if not resume:
-        if existing:
-            raise OutputNotEmptyError(
-                f"{output} already holds {len(existing)} shard(s); pass --resume to finish "
-                "that run, or choose an empty folder"
-            )
-        for sub in (EMBEDDINGS_DIR, ERRORS_DIR):
-            remove_stale_temp_files(output / sub)
-        return set()
+    if existing and not resume:
+        raise OutputNotEmptyError(
+            f"{output} already holds {len(existing)} shard(s); pass --resume to finish "
+            "that run, or choose an empty folder"
+        )
     for sub in (EMBEDDINGS_DIR, ERRORS_DIR):
         remove_stale_temp_files(output / sub)
-    return finished_keys(output)
+    return finished_keys(output) if resume else set()

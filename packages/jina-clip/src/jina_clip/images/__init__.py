@@ -17,6 +17,7 @@ from .sources import (
     load_image,
     load_source,
     sniff_image_format,
+    source_bytes,
 )
 
 __all__ = [
@@ -32,4 +33,5 @@ __all__ = [
     "load_image",
     "load_source",
     "sniff_image_format",
+    "source_bytes",
 ]

@@ -470,17 +470,27 @@ def load_source(
     server classifies while parsing the request, and loads on a worker thread later)."""
     if source.kind == "pil":
         return _load_pil(source.payload, index=index)  # type: ignore[arg-type]
+    data = source_bytes(source, index=index, limits=limits, fetcher=fetcher)
+    return decode_image_bytes(data, index=index, limits=limits)
+
+
+def source_bytes(
+    source: ImageSource,
+    *,
+    index: int,
+    limits: ImageLimits = DEFAULT_LIMITS,
+    fetcher: UrlFetcher | None = None,
+) -> bytes:
+    """The encoded bytes of a classified input of any kind but ``pil``, not decoded (corpus
+    runs send them on to a Ray actor). URLs are fetched as in :func:`load_image`."""
     if source.kind == "url":
         if fetcher is None:
             from .fetch import UrlFetcher
 
             with UrlFetcher(limits=limits) as own:
-                data = own.fetch(source.payload, index=index)  # type: ignore[arg-type]
-        else:
-            data = fetcher.fetch(source.payload, index=index)  # type: ignore[arg-type]
-    else:
-        data = _source_bytes(source, index=index, limits=limits)
-    return decode_image_bytes(data, index=index, limits=limits)
+                return own.fetch(source.payload, index=index)  # type: ignore[arg-type]
+        return fetcher.fetch(source.payload, index=index)  # type: ignore[arg-type]
+    return _source_bytes(source, index=index, limits=limits)
 
 
 # --- the remote API's wire form ---------------------------------------------------------------
