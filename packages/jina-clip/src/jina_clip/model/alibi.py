@@ -14,6 +14,15 @@ through its strides (nothing is materialised: the peak stays O(L)), and attentio
 permutation-invariant over keys, so the result is the same up to summation order. This
 removed the per-layer, per-block mask construction that took about half of the long text's
 attention time (docs/performance.md, "Long texts: a strided ALiBi mask").
+
+On that path, keys far from a query are skipped where that provably changes nothing: a key at
+distance ``d`` gets the bias ``-slope_h * d``, and its score is at most ``|q_i| max_j |k_j|``
+(scaled), while the query's own key scores ``q_i . k_i``. So, per head, beyond a distance
+``w_h`` computed from the actual norms the far keys' softmax weights sum to less than
+:data:`FAR_KEY_TOLERANCE` of the query's total (far below fp32 rounding), and each block of
+queries attends only to the keys within ``w_h`` of it. Steep heads (slope 1/2: a few hundred
+keys) then cost a fraction of a full pass (docs/performance.md, "Long texts: far keys
+skipped").
 """
 
 from __future__ import annotations
@@ -24,11 +33,22 @@ from collections.abc import Iterator
 import torch
 import torch.nn.functional as F
 
-__all__ = ["DEFAULT_MASK_BUDGET", "AlibiMask", "alibi_slopes", "query_chunk_size"]
+__all__ = [
+    "DEFAULT_MASK_BUDGET", "FAR_KEY_TOLERANCE", "AlibiMask", "alibi_slopes", "far_key_window",
+    "query_chunk_size",
+]
 
 #: Largest mask one attention call may use, in elements (B * H * chunk * L): 64 MB in fp32.
 #: Smaller blocks barely slow CPU attention down (each call still has >= 16M scores to do).
 DEFAULT_MASK_BUDGET = 16 * 1024 * 1024
+
+#: Largest share of a query's softmax weight the skipped far keys may carry (a bound, not an
+#: estimate); 2**-30 is 64x below fp32's rounding step.
+FAR_KEY_TOLERANCE = 2.0**-30
+
+#: Queries per attention call on the far-key path, at least (a block attends to its own
+#: queries plus ``w_h`` keys on each side, so smaller blocks do less work but more calls).
+WINDOW_BLOCK = 256
 
 
 def alibi_slopes(num_heads: int) -> list[float]:
@@ -43,6 +63,29 @@ def alibi_slopes(num_heads: int) -> list[float]:
         return power_of_2(num_heads)
     closest = 2 ** math.floor(math.log2(num_heads))
     return power_of_2(closest) + alibi_slopes(2 * closest)[0::2][: num_heads - closest]
+
+
+def far_key_window(
+    q: torch.Tensor, k: torch.Tensor, slope: float, tolerance: float = FAR_KEY_TOLERANCE
+) -> int:
+    """Distance beyond which one head's keys carry, together, less than ``tolerance`` of
+    every query's softmax weight, for ``[B, L, D]`` queries and keys (no padding).
+
+    For query ``i`` and a key at distance ``d > w``, weight / own-key weight
+    ``<= exp(s |q_i| K - s q_i.k_i - m d)`` (``s = D**-0.5``, ``K = max |k_j|``, ``m`` the
+    slope); summed over both sides and all ``d > w`` that is
+    ``<= 2 exp(A - m (w + 1)) / (1 - exp(-m))`` with ``A`` the largest margin over queries.
+    ``m`` is taken 1 % smaller, for the bias table's rounding in bf16."""
+    scale = q.shape[-1] ** -0.5
+    q_norm = torch.linalg.vector_norm(q, dim=-1, dtype=torch.float32)  # [B, L]
+    k_max = float(torch.linalg.vector_norm(k, dim=-1, dtype=torch.float32).max())
+    own = (q.float() * k.float()).sum(-1)  # [B, L]
+    margin = float(((q_norm * k_max - own) * scale).max())
+    m = slope * 0.99
+    w = (margin + math.log(2.0 / (tolerance * -math.expm1(-m)))) / m - 1.0
+    if not math.isfinite(w):  # a non-finite input: keep every key, like plain attention
+        return q.shape[-2]
+    return max(0, math.ceil(w))
 
 
 def query_chunk_size(batch: int, heads: int, length: int, budget: int) -> int:
@@ -94,6 +137,37 @@ class AlibiMask:
         return self._table.as_strided(
             (self.key_padding.shape[0], heads, self.length, self.length), (0, width, 1, 1))
 
+    def _table_view(self, head: int, rows: tuple[int, int], keys: tuple[int, int]) -> torch.Tensor:
+        """The strided mask of one head for queries ``rows`` and reversed keys ``keys``:
+        [B, 1, rows, keys], ``t[head, i + j']``."""
+        assert self._table is not None
+        width = self._table.shape[1]
+        offset = self._table.storage_offset() + head * width + rows[0] + keys[0]
+        return self._table.as_strided(
+            (self.key_padding.shape[0], 1, rows[1] - rows[0], keys[1] - keys[0]),
+            (0, width, 1, 1), offset)
+
+    def _attend_strided(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        """The no-padding CPU path: keys reversed against the strided mask; per head, each
+        block of queries sees only the keys within its :func:`far_key_window`."""
+        length = self.length
+        windows = [far_key_window(q[:, h], k[:, h], s) for h, s in enumerate(self.slopes.tolist())]
+        k, v = k.flip(2), v.flip(2)  # key j is now at L - 1 - j
+        if all(2 * w + WINDOW_BLOCK >= length for w in windows):
+            return F.scaled_dot_product_attention(q, k, v, attn_mask=self.strided_mask())
+        out = torch.empty_like(q)
+        for h, w in enumerate(windows):
+            block = length if 2 * w + WINDOW_BLOCK >= length else max(WINDOW_BLOCK, w)
+            for start in range(0, length, block):
+                end = min(start + block, length)
+                # keys [start - w, end + w) in the original order, reversed
+                first, last = length - min(length, end + w), length - max(0, start - w)
+                out[:, h : h + 1, start:end] = F.scaled_dot_product_attention(
+                    q[:, h : h + 1, start:end], k[:, h : h + 1, first:last],
+                    v[:, h : h + 1, first:last],
+                    attn_mask=self._table_view(h, (start, end), (first, last)))
+        return out
+
     def block(self, start: int, end: int) -> torch.Tensor:
         """Mask for queries ``start:end``: [B, H, end - start, L] in the compute dtype."""
         device = self.key_padding.device
@@ -124,8 +198,7 @@ class AlibiMask:
         if self._full is not None:
             return F.scaled_dot_product_attention(q, k, v, attn_mask=self._full)
         if self._table is not None:  # no padding, CPU: the strided view, keys reversed
-            return F.scaled_dot_product_attention(
-                q, k.flip(2), v.flip(2), attn_mask=self.strided_mask())
+            return self._attend_strided(q, k, v)
         out = torch.empty_like(q)
         for start, end, mask in self.blocks():
             out[:, :, start:end] = F.scaled_dot_product_attention(
