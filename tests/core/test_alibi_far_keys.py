@@ -98,3 +98,14 @@ def test_windowed_attention_in_bf16_stays_close_to_fp32() -> None:
         q.bfloat16(), k.bfloat16(), v.bfloat16())
     cos = F.cosine_similarity(got.float().flatten(2), want.flatten(2), dim=-1)
     assert float(cos.min()) > 0.999
+
+
+def test_windowed_output_needs_no_copy_to_merge_heads() -> None:
+    """The caller merges heads with ``transpose(1, 2).reshape``: on the windowed path that is
+    a view (no full-size copy at 8k tokens)."""
+    slopes = torch.tensor(alibi_slopes(4))
+    q, k, v = _qkv(1, 4, 1100, seed=6)
+    mask = AlibiMask(slopes, torch.zeros(1, 1100, dtype=torch.bool), torch.float32, budget=1000)
+    out = mask.attend(q, k, v)
+    assert out.shape == (1, 4, 1100, 16)
+    assert out.transpose(1, 2).is_contiguous()
