@@ -19,14 +19,41 @@ layer runs on CPU. Set ``JINA_CLIP_ONEDNN=0`` to turn it off.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
 import os
+from collections.abc import Iterator
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["Linear", "linear", "onednn_available", "onednn_bf16_available", "row_bucket"]
+__all__ = [
+    "PACKED_ROWS_LIMIT", "Linear", "linear", "onednn_available", "onednn_bf16_available",
+    "plain_linears", "row_bucket",
+]
+
+#: Rows (tokens) of one forward above which a text tower runs its linears unpacked (see
+#: :func:`plain_linears`); the CPU token budget (2,048 padded tokens) keeps batches under it.
+PACKED_ROWS_LIMIT = 2048
+
+_plain = contextvars.ContextVar("jina_clip_plain_linears", default=False)
+
+
+@contextlib.contextmanager
+def plain_linears(active: bool = True) -> Iterator[None]:
+    """Inside (when ``active``), linears run ``F.linear`` and make no packed copies.
+
+    For long inputs: their GEMMs are large enough for MKL / oneDNN's own per-call packing
+    (no slower at 8k tokens), and a process that only embeds long documents then never holds
+    the packed copies (~450 MB for jina-clip-v1's fp32 text tower, which would put one
+    8,192-token text over 1.6 GiB; docs/performance.md, "Long texts: no packed copies")."""
+    token = _plain.set(active)
+    try:
+        yield
+    finally:
+        _plain.reset(token)
 
 
 @functools.cache
@@ -57,7 +84,7 @@ def onednn_bf16_available() -> bool:
 
 
 def _packable(x: torch.Tensor, weight: torch.Tensor) -> bool:
-    if x.dtype != weight.dtype:
+    if x.dtype != weight.dtype or _plain.get():
         return False
     if x.dtype == torch.float32:
         return onednn_available()

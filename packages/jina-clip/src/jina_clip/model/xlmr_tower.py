@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .config import XLMRobertaConfig
-from .linear import Linear
+from .linear import PACKED_ROWS_LIMIT, Linear  # v1 and v2: long inputs run unpacked
 from .text_tower import Embeddings, mean_pool  # Embeddings: word + token-type row 0, as v1
 
 __all__ = ["DEFAULT_SCORE_BUDGET", "XLMRobertaTextModel", "text_rotary_tables"]
@@ -26,12 +26,6 @@ __all__ = ["DEFAULT_SCORE_BUDGET", "XLMRobertaTextModel", "text_rotary_tables"]
 DEFAULT_SCORE_BUDGET = 16 * 1024 * 1024
 #: Rows the MLP handles at a time (its [rows, 4096] activation stays at 16 MB in fp32).
 MLP_ROW_CHUNK = 1024
-#: Forward passes with more tokens than this (one text over 2,048 tokens: the local encoder's
-#: CPU batches hold at most 2,048) use plain ``F.linear``, not the oneDNN packed weights of
-#: :mod:`.linear`: their GEMMs are large enough for MKL, and a process that embeds long
-#: documents never makes the packed copies (1.2 GB for v2's text tower), which keeps one
-#: 8,192-token text at ~4.6 GB of RSS instead of ~5.7 GB (docs/performance.md).
-PACKED_ROWS_LIMIT = 2048
 
 
 def _dense(layer: nn.Linear, x: torch.Tensor, plain: bool) -> torch.Tensor:
