@@ -31,29 +31,41 @@ from torch import nn
 
 __all__ = [
     "PACKED_ROWS_LIMIT", "Linear", "linear", "onednn_available", "onednn_bf16_available",
-    "plain_linears", "row_bucket",
+    "row_bucket", "transient_packing",
 ]
 
-#: Rows (tokens) of one forward above which a text tower runs its linears unpacked (see
-#: :func:`plain_linears`); the CPU token budget (2,048 padded tokens) keeps batches under it.
+#: Rows (tokens) of one forward above which a text tower keeps no packed copies (see
+#: :func:`transient_packing`); the CPU token budget (2,048 padded tokens) keeps batches under it.
 PACKED_ROWS_LIMIT = 2048
 
-_plain = contextvars.ContextVar("jina_clip_plain_linears", default=False)
+_transient: contextvars.ContextVar[dict[int, dict[str, object]] | None] = (
+    contextvars.ContextVar("jina_clip_transient_packing", default=None))
 
 
 @contextlib.contextmanager
-def plain_linears(active: bool = True) -> Iterator[None]:
-    """Inside (when ``active``), linears run ``F.linear`` and make no packed copies.
+def transient_packing(active: bool = True) -> Iterator[None]:
+    """Inside (when ``active``), a linear that has no packed copy yet packs its weight into
+    this scope only: the copy is reused by every call in the scope and freed at its end.
 
-    For long inputs: their GEMMs are large enough for MKL / oneDNN's own per-call packing
-    (no slower at 8k tokens), and a process that only embeds long documents then never holds
-    the packed copies (~450 MB for jina-clip-v1's fp32 text tower, which would put one
-    8,192-token text over 1.6 GiB; docs/performance.md, "Long texts: no packed copies")."""
-    token = _plain.set(active)
+    For long inputs, one layer at a time: the packed GEMMs stay (1.3-1.6x faster than
+    ``F.linear`` in fp32 at 1,024-8,192 rows; a layer's packing costs ~7 ms), but a process
+    that only embeds long documents never holds the packed copies of every layer (~450 MB
+    for jina-clip-v1's fp32 text tower, which put one 8,192-token text over 1.6 GiB;
+    docs/performance.md, "Long texts: packed copies per layer")."""
+    token = _transient.set({} if active else None)
     try:
         yield
     finally:
-        _plain.reset(token)
+        _transient.reset(token)
+
+
+def _slots(owner: nn.Module, slot: str = "_onednn_weight") -> dict[str, object]:
+    """Where ``owner``'s packed copy ``slot`` is kept: on the module, or, inside
+    :func:`transient_packing` for a module that has none yet, in that scope's dict."""
+    scope = _transient.get()
+    if scope is None or slot in owner.__dict__:
+        return owner.__dict__
+    return scope.setdefault(id(owner), {})
 
 
 @functools.cache
@@ -84,7 +96,7 @@ def onednn_bf16_available() -> bool:
 
 
 def _packable(x: torch.Tensor, weight: torch.Tensor) -> bool:
-    if x.dtype != weight.dtype or _plain.get():
+    if x.dtype != weight.dtype:
         return False
     if x.dtype == torch.float32:
         return onednn_available()
@@ -107,10 +119,11 @@ def linear(
     # Inference tensors (a model loaded under torch.inference_mode) keep no version counter.
     version = -1 if weight.is_inference() else weight._version
     key = (weight.data_ptr(), version, tuple(weight.shape), weight.dtype)
-    cached = owner.__dict__.get("_onednn_weight")
+    slots = _slots(owner)
+    cached = slots.get("_onednn_weight")
     if cached is None or cached[0] != key:
         packed = torch.ops.mkldnn._reorder_linear_weight(weight.detach(), 32)
-        owner.__dict__["_onednn_weight"] = cached = (key, packed)
+        slots["_onednn_weight"] = cached = (key, packed)
     flat = x.reshape(-1, x.shape[-1])
     rows = flat.shape[0]
     padded = row_bucket(rows)
