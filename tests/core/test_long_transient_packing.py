@@ -9,7 +9,7 @@ import pathlib
 import pytest
 import torch
 
-from jina_clip.model import JinaCLIPModel, linear, text_tower
+from jina_clip.model import JinaCLIPModel, linear
 from jina_clip.model.linear import Linear, onednn_available, transient_packing
 
 
@@ -39,7 +39,7 @@ def test_a_long_text_keeps_no_packed_copies(
     with torch.inference_mode():
         want = short.encode_text(ids, ids != 0)  # 300 rows <= the limit: packed, kept
     assert _packed_layers(short) > 0
-    monkeypatch.setattr(text_tower, "PACKED_ROWS_LIMIT", 299)  # 300 tokens are now "long"
+    monkeypatch.setattr(linear, "PACKED_ROWS_LIMIT", 299)  # 300 tokens are now "long"
     scoped: list[bool] = []
     real_slots = linear._slots
     monkeypatch.setattr(linear, "_slots", lambda owner, *a: scoped.append(
@@ -73,3 +73,24 @@ def test_transient_packing_is_scoped() -> None:
         with transient_packing():
             other(x)
             assert not linear._transient.get()  # a module with a packed copy keeps using it
+
+
+@pytest.mark.usefixtures("needs_onednn")
+def test_a_long_text_releases_the_copies_short_inputs_kept(
+    tiny_checkpoint: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A process that served short queries and then embeds a long text holds one layer's
+    packed copies during it, not every layer's; the next short input packs again."""
+    model = JinaCLIPModel.from_pretrained(tiny_checkpoint)
+    short, long = _ids(40), _ids(300)
+    with torch.inference_mode():
+        model.encode_text(short, short != 0)
+        assert _packed_layers(model) > 0
+        want = model.encode_text(long, long != 0)  # packed, kept
+        monkeypatch.setattr(linear, "PACKED_ROWS_LIMIT", 299)
+        got = model.encode_text(long, long != 0)
+        assert _packed_layers(model) == 0
+        monkeypatch.undo()
+        model.encode_text(short, short != 0)
+        assert _packed_layers(model) > 0
+    torch.testing.assert_close(got, want, atol=1e-5, rtol=0)

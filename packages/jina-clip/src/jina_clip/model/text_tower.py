@@ -12,7 +12,7 @@ from torch import nn
 
 from .alibi import DEFAULT_MASK_BUDGET, AlibiMask, alibi_slopes
 from .config import TextConfig
-from .linear import PACKED_ROWS_LIMIT, Linear, transient_packing
+from .linear import Linear, layer_packing
 
 __all__ = ["MLP_ROW_CHUNK", "JinaBertModel", "TextModel", "mean_pool"]
 
@@ -135,9 +135,9 @@ class JinaBertModel(nn.Module):
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         x = self.emb_ln(self.embeddings(input_ids))  # [B, L, C]
         mask = self.build_mask(attention_mask, x.dtype)
-        long = input_ids.numel() > PACKED_ROWS_LIMIT
+        layer_scope = layer_packing(self, input_ids.numel())  # long: one layer's packed copies
         for layer in self.encoder.layers:
-            with transient_packing(long):  # long inputs: one layer's packed copies at a time
+            with layer_scope():
                 x = layer(x, mask)
         return x
 

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .config import XLMRobertaConfig
-from .linear import PACKED_ROWS_LIMIT, Linear  # v1 and v2: long inputs run unpacked
+from .linear import Linear, layer_packing
 from .text_tower import Embeddings, mean_pool  # Embeddings: word + token-type row 0, as v1
 
 __all__ = ["DEFAULT_SCORE_BUDGET", "XLMRobertaTextModel", "text_rotary_tables"]
@@ -26,10 +26,6 @@ __all__ = ["DEFAULT_SCORE_BUDGET", "XLMRobertaTextModel", "text_rotary_tables"]
 DEFAULT_SCORE_BUDGET = 16 * 1024 * 1024
 #: Rows the MLP handles at a time (its [rows, 4096] activation stays at 16 MB in fp32).
 MLP_ROW_CHUNK = 1024
-
-
-def _dense(layer: nn.Linear, x: torch.Tensor, plain: bool) -> torch.Tensor:
-    return F.linear(x, layer.weight, layer.bias) if plain else layer(x)
 
 
 def text_rotary_tables(
@@ -67,10 +63,9 @@ class RotarySelfAttention(nn.Module):
         rotary: tuple[torch.Tensor, torch.Tensor],
         key_mask: torch.Tensor | None,
         budget: int,
-        plain: bool = False,
     ) -> torch.Tensor:
         B, L, _ = x.shape
-        qkv = _dense(self.Wqkv, x, plain).view(B, L, 3, self.num_heads, self.head_dim)
+        qkv = self.Wqkv(x).view(B, L, 3, self.num_heads, self.head_dim)
         q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # each [B, H, L, D]
         cos, sin = rotary
         q = _rotate(q.float(), cos, sin).to(v.dtype)
@@ -83,7 +78,7 @@ class RotarySelfAttention(nn.Module):
             for start in range(0, L, chunk):
                 out[:, :, start:start + chunk] = F.scaled_dot_product_attention(
                     q[:, :, start:start + chunk], k, v, attn_mask=key_mask)
-        return _dense(self.out_proj, out.transpose(1, 2).reshape(B, L, -1), plain)
+        return self.out_proj(out.transpose(1, 2).reshape(B, L, -1))
 
 
 class Mlp(nn.Module):
@@ -94,16 +89,16 @@ class Mlp(nn.Module):
         self.fc1 = Linear(cfg.hidden_size, cfg.intermediate_size)
         self.fc2 = Linear(cfg.intermediate_size, cfg.hidden_size)
 
-    def _rows(self, x: torch.Tensor, plain: bool) -> torch.Tensor:
-        return _dense(self.fc2, F.gelu(_dense(self.fc1, x, plain)), plain)
+    def _rows(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc2(F.gelu(self.fc1(x)))
 
-    def forward(self, x: torch.Tensor, plain: bool = False) -> torch.Tensor:
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
         flat = x.reshape(-1, x.shape[-1])
         if flat.shape[0] <= MLP_ROW_CHUNK:
-            return self._rows(x, plain)
+            return self._rows(x)
         out = flat.new_empty(flat.shape[0], self.fc2.out_features)
         for start in range(0, flat.shape[0], MLP_ROW_CHUNK):
-            out[start:start + MLP_ROW_CHUNK] = self._rows(flat[start:start + MLP_ROW_CHUNK], plain)
+            out[start:start + MLP_ROW_CHUNK] = self._rows(flat[start:start + MLP_ROW_CHUNK])
         return out.view(*x.shape[:-1], -1)
 
 
@@ -118,9 +113,9 @@ class Block(nn.Module):
         self.norm2 = nn.LayerNorm(cfg.hidden_size, eps=cfg.layer_norm_eps)
 
     def forward(self, x: torch.Tensor, rotary: tuple[torch.Tensor, torch.Tensor],
-                key_mask: torch.Tensor | None, budget: int, plain: bool = False) -> torch.Tensor:
-        x = self.norm1(x + self.mixer(x, rotary, key_mask, budget, plain))
-        return self.norm2(x + self.mlp(x, plain))
+                key_mask: torch.Tensor | None, budget: int) -> torch.Tensor:
+        x = self.norm1(x + self.mixer(x, rotary, key_mask, budget))
+        return self.norm2(x + self.mlp(x))
 
 
 class Encoder(nn.Module):
@@ -149,9 +144,12 @@ class XLMRobertaModel(nn.Module):
         key_mask = None if bool(keep.all()) else keep[:, None, None, :]
         rotary = text_rotary_tables(input_ids.shape[1], self.config.head_dim,
                                     self.config.rotary_emb_base, device=input_ids.device)
-        plain = input_ids.numel() > PACKED_ROWS_LIMIT
+        # Over 2,048 tokens, one layer's packed copies at a time (and none kept from before):
+        # an 8k text of v2's fp32 tower peaked ~1.2 GB higher with every layer's copies.
+        layer_scope = layer_packing(self, input_ids.numel())
         for layer in self.encoder.layers:
-            x = layer(x, rotary, key_mask, self.score_budget, plain)
+            with layer_scope():
+                x = layer(x, rotary, key_mask, self.score_budget)
         return x
 
 
