@@ -14,7 +14,8 @@ other case (GPU, other dtypes, autograd, graph capture, a torch build without th
 uses ``F.linear``. Parameter names and the state dict are those of ``nn.Linear``.
 
 The cost is memory: each packed weight is a second copy of that weight, made only once that
-layer runs on CPU. Set ``JINA_CLIP_ONEDNN=0`` to turn it off.
+layer runs on CPU; a long input (over :data:`PACKED_ROWS_LIMIT` tokens) holds one layer's
+copies at a time (:func:`layer_packing`). Set ``JINA_CLIP_ONEDNN=0`` to turn it off.
 """
 
 from __future__ import annotations
