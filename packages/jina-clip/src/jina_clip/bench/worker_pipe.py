@@ -57,6 +57,7 @@ class JsonWorker:
             raise WorkerError(f"{self.name}: no answer within {timeout:g} s, worker killed"
                               f"{self._tail()}") from None
         if line is None:
+            self._lines.put(None)  # for the next call too: the worker stays gone
             code = self._proc.wait()
             raise WorkerError(f"{self.name}: worker exited with code {code}{self._tail()}")
         try:
