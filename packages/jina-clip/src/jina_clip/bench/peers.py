@@ -196,7 +196,7 @@ def _render(results: dict[str, dict[str, float]], agree: dict[str, float],
             ("long", f"one {sizes.long_tokens:,}-token text, time", "{:.1f} s", 1),
             ("long_rss", f"one {sizes.long_tokens:,}-token text, peak RSS", "{:.2f} GiB", 1)]
     body = []
-    for key, label, fmt, scale in rows:
+    for key, label, fmt, scale in rows if sizes.long_tokens else rows[:3]:
         cells = [label]
         for name in engines:
             value = results.get(key, {}).get(name)
