@@ -16,8 +16,10 @@ the memory peaks.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 from ..local import LocalJinaCLIP
@@ -36,6 +38,11 @@ PEER_ENGINES = ("ours-fp32", "ort-fp32", "openvino-fp32", "ours-bf16", "openvino
 
 @dataclass(frozen=True)
 class PeerSizes:
+    """Workloads, and ``settle``: seconds of idle before every timed call (outside the
+    timing), so the previous engine's thread pool, spinning in its own process after its
+    call (ONNX Runtime's, OpenMP's), has stopped taking cores from the next engine's call:
+    back to back, it doubled our fp32 query's p50 behind ORT int8."""
+
     files: int = 16
     texts: int = 64
     text_tokens: int = 128
@@ -43,6 +50,7 @@ class PeerSizes:
     queries: int = 30
     repeats: int = 3
     long_tokens: int = 8192
+    settle: float = 0.2
 
 
 def export_for_peers(checkpoint: Path, out: Path) -> Path:
@@ -92,14 +100,14 @@ def peer_table(checkpoint: Path, workdir: Path, sizes: PeerSizes = PeerSizes(),
         echo(f"exported to {onnx_dir}")
     inputs, heads = _inputs(checkpoint, workdir, sizes)
     echo("engines: " + ("all in this process" if in_process else "each in its own process")
-         + ", calls interleaved")
+         + f", calls interleaved, {sizes.settle:g} s idle before each")
     bound = _bind(engines, checkpoint, onnx_dir, inputs, workdir, in_process)
     results: dict[str, dict[str, float]] = {}
     agree: dict[str, float] = {}
     try:
         for row, repeats, warmup in (("images", sizes.repeats, 1), ("texts", sizes.repeats, 1),
                                      ("query", sizes.queries, 3)):
-            t = interleaved_timed({n: (lambda e=e, r=row: e.time(r))
+            t = interleaved_timed({n: partial(_settled, e, row, sizes.settle)
                                    for n, e in bound.items() if row in e.rows}, repeats, warmup)
             results[row] = {n: percentile(v, 50) if row == "query" else min(v)
                             for n, v in t.items()}
@@ -116,6 +124,11 @@ def peer_table(checkpoint: Path, workdir: Path, sizes: PeerSizes = PeerSizes(),
     else:
         skipped = {}
     return _render(results, agree, skipped, sizes, engines), results
+
+
+def _settled(engine: EngineRows | WorkerRows, row: str, settle: float) -> float:
+    time.sleep(settle)
+    return engine.time(row)
 
 
 def _inputs(checkpoint: Path, workdir: Path, sizes: PeerSizes) -> tuple[PeerInputs, int]:

@@ -270,8 +270,8 @@ class _Bench:
             return  # the peer runtimes are compared on CPU
         from .peers import PeerSizes, peer_table
 
-        sizes = PeerSizes(files=4, texts=16, queries=10, repeats=2, long_tokens=2048) \
-            if self.opts.quick else PeerSizes()
+        sizes = PeerSizes(files=4, texts=16, queries=10, repeats=2, long_tokens=2048,
+                          settle=0.01) if self.opts.quick else PeerSizes()
         md, results = peer_table(self.enc.directory, self.workdir, sizes, echo=self.echo,
                                  in_process=self.opts.peers_in_process)
         self.echo("\n" + md + "\n")
