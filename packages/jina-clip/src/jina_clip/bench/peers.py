@@ -3,11 +3,12 @@ weights, in one run, one table (the rows of docs/performance.md's comparison).
 
 The checkpoint is exported with :func:`jina_clip.export.export_onnx` (and its text graph
 quantised with ONNX Runtime's dynamic int8), so every engine computes the same model. Each
-engine runs in its own worker process (:mod:`jina_clip.bench.peer_worker`): runtimes sharing
-a process slow each other (a thread pool still spinning after its call takes the cores from
-the next engine's call). Calls are interleaved across engines (engine 1, engine 2, ...,
-engine 1, ...) so background load slows all of them alike; throughput rows keep each
-engine's best repeat, the query row its p50. The long text runs once per engine in a fresh
+engine runs in its own worker process (:mod:`jina_clip.bench.peer_worker`), as a user runs
+one, and times its calls itself. Calls are interleaved across engines (engine 1, engine 2,
+..., engine 1, ...) so background load slows all of them alike, each after a short idle
+(``PeerSizes.settle``): a thread pool keeps spinning after its call, even from another
+process, and takes cores from the next engine's call. Throughput rows keep each engine's
+best repeat, the query row its p50. The long text runs once per engine in a fresh
 subprocess, for its own peak RSS; a peer's full ``[B, H, L, L]`` attention needs 5-17 GiB
 at 8,192 tokens, so each peer's run is skipped (and says so) when the machine has not that
 much memory available. Run the whole thing alone on the machine: the peers' long texts are
