@@ -10,7 +10,7 @@ import pathlib
 import pytest
 
 from jina_clip import cli
-from jina_clip.bench.peers import PEER_ENGINES, _peer_long_bytes
+from jina_clip.bench.peers import PEER_ENGINES, PeerSizes, _peer_long_bytes, peer_table
 
 pytest.importorskip("onnxruntime")
 pytest.importorskip("openvino")
@@ -38,6 +38,23 @@ def test_bench_peers_measures_every_engine(
     assert cosines["ort-fp32"] > 0.99999 and cosines["openvino-fp32"] > 0.99999
     assert min(cosines.values()) > 0.99
     assert "one 2,048-token text, peak RSS" in printed
+    assert "engines: each in its own process, calls interleaved, 0.01 s idle" in printed
+
+
+def test_in_process_runs_the_same_rows_without_workers(
+    tiny_checkpoint: pathlib.Path, tmp_path: pathlib.Path
+) -> None:
+    said: list[str] = []
+    md, results = peer_table(tiny_checkpoint, tmp_path, PeerSizes(2, 4, 16, 8, 3, 1, 0, 0),
+                             engines=("ours-fp32", "ort-int8"), echo=said.append,
+                             in_process=True)
+    assert "engines: all in this process, calls interleaved, 0 s idle before each" in said
+    assert not list(tmp_path.glob("worker-*.log"))
+    assert set(results["images"]) == {"ours-fp32"}
+    assert set(results["texts"]) == set(results["query"]) == {"ours-fp32", "ort-int8"}
+    assert "long" not in results  # long_tokens=0 skips the long rows
+    agree = next(ln for ln in md.splitlines() if ln.startswith("| min cos to ours"))
+    assert float(agree.strip("|").split("|")[1]) > 0.99999
 
 
 def test_peer_long_memory_estimate_matches_the_issue() -> None:

@@ -141,6 +141,9 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
     p.add_argument("--peers", action="store_true",
                    help="also export the checkpoint to ONNX and measure ONNX Runtime and "
                    "OpenVINO next to ours, interleaved (CPU; needs jina-clip[bench])")
+    p.add_argument("--peers-in-process", action="store_true",
+                   help="run the peer engines all in this process instead of each in its own "
+                   "(for comparison: runtimes sharing a process slow each other)")
     p.add_argument("--quick", action="store_true", help="small workloads (a minute or two)")
     p.add_argument("--no-baseline", action="store_true", help="skip the baseline runs")
     p.add_argument("--image-workers", type=int, default=None)
@@ -292,6 +295,7 @@ def _bench(args: argparse.Namespace) -> int:
     rows = run_bench(BenchOptions(
         model=model, device=args.device, dtype=args.dtype, sections=sections,
         quick=args.quick, baseline=not args.no_baseline, image_workers=args.image_workers,
+        peers_in_process=args.peers_in_process,
     ))
     if args.json:
         Path(args.json).write_text(json.dumps([r.to_dict() for r in rows], indent=2) + "\n")

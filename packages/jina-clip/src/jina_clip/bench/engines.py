@@ -19,7 +19,7 @@ from ..images.preprocess import ImagePreprocessor
 from ..images.sources import load_image
 from ..text import TextTokenizer
 
-__all__ = ["PEER_BATCH", "Engine", "onnx_engine", "openvino_engine", "padded"]
+__all__ = ["PEER_BATCH", "Engine", "onnx_engine", "openvino_engine", "ours_engine", "padded"]
 
 #: Texts or images per peer model call.
 PEER_BATCH = 32
@@ -33,6 +33,25 @@ class Engine:
     encode_text: Callable[[Sequence[str]], np.ndarray]
     encode_image: Callable[[Sequence[str]], np.ndarray] | None = None
     close: Callable[[], None] = lambda: None
+
+
+def ours_engine(name: str, checkpoint: Path) -> Engine:
+    """Our :class:`~jina_clip.LocalJinaCLIP`; ``name`` is ``ours-fp32``, ``-bf16`` or ``-int8``."""
+    from ..local import LocalJinaCLIP
+
+    precision = name.split("-")[1]
+    enc = LocalJinaCLIP(checkpoint, device="cpu",
+                        dtype="bfloat16" if precision == "bf16" else "float32",
+                        quantize="int8" if precision == "int8" else None)
+
+    def text(texts: Sequence[str]) -> np.ndarray:
+        return enc.encode_text(list(texts), normalize=False)
+
+    def image(files: Sequence[str]) -> np.ndarray:
+        return enc.encode_image(list(files), normalize=False)
+
+    # int8 quantises the text tower only: its images would be our fp32 again
+    return Engine(name, text, None if precision == "int8" else image, enc.close)
 
 
 def padded(rows: Sequence[Sequence[int]], pad: int = 0) -> tuple[np.ndarray, np.ndarray]:

@@ -21,6 +21,7 @@ import torch
 
 __all__ = [
     "interleaved",
+    "interleaved_timed",
     "machine",
     "min_cosine",
     "percentile",
@@ -40,17 +41,32 @@ def interleaved(
     runs: dict[str, Callable[[], object]], repeats: int, device: torch.device, warmup: int = 1
 ) -> dict[str, list[float]]:
     """Seconds per call of each function, calls interleaved round-robin after warm-up."""
+
+    def timed(fn: Callable[[], object]) -> Callable[[], float]:
+        def run() -> float:
+            sync(device)
+            start = time.perf_counter()
+            fn()
+            sync(device)
+            return time.perf_counter() - start
+
+        return run
+
+    return interleaved_timed({name: timed(fn) for name, fn in runs.items()}, repeats, warmup)
+
+
+def interleaved_timed(
+    runs: dict[str, Callable[[], float]], repeats: int, warmup: int = 1
+) -> dict[str, list[float]]:
+    """:func:`interleaved` for functions that time themselves (e.g. in another process) and
+    return their seconds."""
     for _ in range(warmup):
         for fn in runs.values():
             fn()
     times: dict[str, list[float]] = {name: [] for name in runs}
     for _ in range(repeats):
         for name, fn in runs.items():
-            sync(device)
-            start = time.perf_counter()
-            fn()
-            sync(device)
-            times[name].append(time.perf_counter() - start)
+            times[name].append(fn())
     return times
 
 

@@ -17,7 +17,7 @@ import numpy as np
 
 from ..testing import TINY_WORDS
 from ..text import TextTokenizer
-from .engines import Engine, onnx_engine, openvino_engine
+from .engines import Engine, onnx_engine, openvino_engine, ours_engine
 from .long_text import peak_rss
 
 __all__ = ["long_ids", "make_peer"]
@@ -31,7 +31,10 @@ def long_ids(tokenizer: TextTokenizer, tokens: int, seed: int = 7) -> list[int]:
 
 
 def make_peer(engine: str, checkpoint: Path, onnx_dir: Path, vision: bool = True) -> Engine:
-    """A peer engine by name, on the graphs exported under ``onnx_dir``."""
+    """An engine by name: ours (``ours-fp32``, ...) on ``checkpoint``, or a peer on the
+    graphs exported under ``onnx_dir``."""
+    if engine in ("ours-fp32", "ours-bf16", "ours-int8"):
+        return ours_engine(engine, checkpoint)
     text, image = onnx_dir / "onnx/text_model.onnx", onnx_dir / "onnx/vision_model.onnx"
     if engine == "ort-fp32":
         return onnx_engine(engine, checkpoint, text, image if vision else None)

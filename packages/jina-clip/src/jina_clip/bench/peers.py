@@ -2,30 +2,35 @@
 weights, in one run, one table (the rows of docs/performance.md's comparison).
 
 The checkpoint is exported with :func:`jina_clip.export.export_onnx` (and its text graph
-quantised with ONNX Runtime's dynamic int8), so every engine computes the same model. Calls
-are interleaved across engines (engine 1, engine 2, ..., engine 1, ...) so background load
-slows all of them alike; throughput rows keep each engine's best repeat, the query row its
-p50. The long text runs once per engine in a fresh subprocess, for its own peak RSS; a
-peer's full ``[B, H, L, L]`` attention needs 5-17 GiB at 8,192 tokens, so each peer's run is
-skipped (and says so) when the machine has not that much memory available. Run the whole
-thing alone on the machine: the peers' long texts are the memory peaks.
+quantised with ONNX Runtime's dynamic int8), so every engine computes the same model. Each
+engine runs in its own worker process (:mod:`jina_clip.bench.peer_worker`), as a user runs
+one, and times its calls itself. Calls are interleaved across engines (engine 1, engine 2,
+..., engine 1, ...) so background load slows all of them alike, each after a short idle
+(``PeerSizes.settle``): a thread pool keeps spinning after its call, even from another
+process, and takes cores from the next engine's call. Throughput rows keep each engine's
+best repeat, the query row its p50. The long text runs once per engine in a fresh
+subprocess, for its own peak RSS; a peer's full ``[B, H, L, L]`` attention needs 5-17 GiB
+at 8,192 tokens, so each peer's run is skipped (and says so) when the machine has not that
+much memory available. Run the whole thing alone on the machine: the peers' long texts are
+the memory peaks.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
-import numpy as np
-
 from ..local import LocalJinaCLIP
-from .engines import Engine
-from .measure import interleaved, min_cosine, percentile, run_json_subprocess, table
+from .measure import interleaved_timed, min_cosine, percentile, run_json_subprocess, table
 from .peer_long import make_peer
+from .peer_worker import EngineRows, PeerInputs, WorkerRows
 from .workloads import exact_token_texts, jpeg_files
 
-__all__ = ["PEER_ENGINES", "PeerSizes", "export_for_peers", "peer_table"]
+__all__ = ["PEER_ENGINES", "WORKER_CALL_TIMEOUT", "WORKER_START_TIMEOUT", "PeerSizes",
+           "export_for_peers", "peer_table"]
 
 #: Columns of the table, in order: (engine, precision).
 PEER_ENGINES = ("ours-fp32", "ort-fp32", "openvino-fp32", "ours-bf16", "openvino-bf16",
@@ -34,6 +39,11 @@ PEER_ENGINES = ("ours-fp32", "ort-fp32", "openvino-fp32", "ours-bf16", "openvino
 
 @dataclass(frozen=True)
 class PeerSizes:
+    """Workloads, and ``settle``: seconds of idle before every timed call (outside the
+    timing), so the previous engine's thread pool, spinning in its own process after its
+    call (ONNX Runtime's, OpenMP's), has stopped taking cores from the next engine's call:
+    back to back, it doubled our fp32 query's p50 behind ORT int8."""
+
     files: int = 16
     texts: int = 64
     text_tokens: int = 128
@@ -41,6 +51,7 @@ class PeerSizes:
     queries: int = 30
     repeats: int = 3
     long_tokens: int = 8192
+    settle: float = 0.2
 
 
 def export_for_peers(checkpoint: Path, out: Path) -> Path:
@@ -53,22 +64,6 @@ def export_for_peers(checkpoint: Path, out: Path) -> Path:
     quantize_dynamic(str(done.text_model), str(out / "onnx/text_model_int8.onnx"),
                      weight_type=QuantType.QInt8)
     return out
-
-
-def _ours(name: str, checkpoint: Path) -> Engine:
-    precision = name.split("-")[1]
-    enc = LocalJinaCLIP(checkpoint, device="cpu",
-                        dtype="bfloat16" if precision == "bf16" else "float32",
-                        quantize="int8" if precision == "int8" else None)
-
-    def text(texts: list[str]) -> np.ndarray:
-        return enc.encode_text(texts, normalize=False)
-
-    def image(files: list[str]) -> np.ndarray:
-        return enc.encode_image(files, normalize=False)
-
-    # int8 quantises the text tower only: its images would be our fp32 again
-    return Engine(name, text, None if precision == "int8" else image, enc.close)
 
 
 def _available_memory() -> int:
@@ -87,46 +82,92 @@ def _peer_long_bytes(tokens: int, heads: int, engine: str = "ort-fp32") -> int:
     return int(_LONG_FACTORS[engine] * 4 * heads * tokens * tokens) + (2 << 30)
 
 
+#: Seconds a worker may take to load its engine, and to answer one call.
+WORKER_START_TIMEOUT = 900.0
+WORKER_CALL_TIMEOUT = 900.0
+
+
 def peer_table(checkpoint: Path, workdir: Path, sizes: PeerSizes = PeerSizes(),
                engines: tuple[str, ...] = PEER_ENGINES,
-               echo: Callable[[str], None] = print) -> tuple[str, dict[str, dict[str, float]]]:
+               echo: Callable[[str], None] = print, in_process: bool = False,
+               onnx_dir: Path | None = None,
+               ) -> tuple[str, dict[str, dict[str, float]]]:
     """Measure every engine on every row; return the Markdown table and the raw numbers
-    (``results[row][engine]``: seconds, or GiB for memory)."""
-    onnx_dir = export_for_peers(checkpoint, workdir / "onnx-export")
-    echo(f"exported to {onnx_dir}")
-    built = {name: _ours(name, checkpoint) if name.startswith("ours") else
-             make_peer(name, checkpoint, onnx_dir) for name in engines}
-    files = jpeg_files(workdir / "jpeg", sizes.files)
-    probe_enc = LocalJinaCLIP(checkpoint, device="cpu", dtype="float32")
-    texts = exact_token_texts(probe_enc, sizes.text_tokens, sizes.texts, seed=1)
-    query = exact_token_texts(probe_enc, sizes.query_tokens, 1, seed=3)
-    heads = probe_enc.model.config.text.num_attention_heads
-    probe_enc.close()
+    (``results[row][engine]``: seconds, or GiB for memory). Each engine runs in its own
+    worker process unless ``in_process``; ``onnx_dir``: an earlier export to reuse (default:
+    export now); ``sizes.long_tokens`` 0 skips the long-text rows."""
+    if onnx_dir is None:
+        onnx_dir = export_for_peers(checkpoint, workdir / "onnx-export")
+        echo(f"exported to {onnx_dir}")
+    inputs, heads = _inputs(checkpoint, workdir, sizes)
+    echo("engines: " + ("all in this process" if in_process else "each in its own process")
+         + f", calls interleaved, {sizes.settle:g} s idle before each")
+    bound = _bind(engines, checkpoint, onnx_dir, inputs, workdir, in_process)
     results: dict[str, dict[str, float]] = {}
     agree: dict[str, float] = {}
     try:
-        imagers = {n: e.encode_image for n, e in built.items() if e.encode_image is not None}
-        t = interleaved({n: (lambda f=f: f(files)) for n, f in imagers.items()},
-                        sizes.repeats, _cpu())
-        results["images"] = {n: min(v) for n, v in t.items()}
-        echo(f"images: {_brief(results['images'])}")
-        t = interleaved({n: (lambda e=e: e.encode_text(texts)) for n, e in built.items()},
-                        sizes.repeats, _cpu())
-        results["texts"] = {n: min(v) for n, v in t.items()}
-        echo(f"texts: {_brief(results['texts'])}")
-        t = interleaved({n: (lambda e=e: e.encode_text(query)) for n, e in built.items()},
-                        sizes.queries, _cpu(), warmup=3)
-        results["query"] = {n: percentile(v, 50) for n, v in t.items()}
-        echo(f"query p50: {_brief(results['query'])}")
-        if "ours-fp32" in built:
-            ref = built["ours-fp32"].encode_text(texts[:8])
-            agree = {n: min_cosine(e.encode_text(texts[:8]), ref) for n, e in built.items()}
+        for row, repeats, warmup in (("images", sizes.repeats, 1), ("texts", sizes.repeats, 1),
+                                     ("query", sizes.queries, 3)):
+            t = interleaved_timed({n: partial(_settled, e, row, sizes.settle)
+                                   for n, e in bound.items() if row in e.rows}, repeats, warmup)
+            results[row] = {n: percentile(v, 50) if row == "query" else min(v)
+                            for n, v in t.items()}
+            echo(f"{row}{' p50' if row == 'query' else ''}: {_brief(results[row])}")
+        if "ours-fp32" in bound:
+            ref = bound["ours-fp32"].vectors("agree")
+            agree = {n: min_cosine(e.vectors("agree"), ref) for n, e in bound.items()}
     finally:
-        for engine in built.values():
+        for engine in bound.values():
             engine.close()
-    results["long"], results["long_rss"], skipped = _long_rows(
-        checkpoint, onnx_dir, sizes.long_tokens, heads, engines, echo)
+    if sizes.long_tokens:
+        results["long"], results["long_rss"], skipped = _long_rows(
+            checkpoint, onnx_dir, sizes.long_tokens, heads, engines, echo)
+    else:
+        skipped = {}
     return _render(results, agree, skipped, sizes, engines), results
+
+
+def _settled(engine: EngineRows | WorkerRows, row: str, settle: float) -> float:
+    time.sleep(settle)
+    return engine.time(row)
+
+
+def _inputs(checkpoint: Path, workdir: Path, sizes: PeerSizes) -> tuple[PeerInputs, int]:
+    """Every engine's inputs (texts of exact token counts, JPEG files), and the text
+    tower's head count."""
+    probe = LocalJinaCLIP(checkpoint, device="cpu", dtype="float32")
+    try:
+        texts = exact_token_texts(probe, sizes.text_tokens, sizes.texts, seed=1)
+        inputs = PeerInputs(images=jpeg_files(workdir / "jpeg", sizes.files), texts=texts,
+                            query=exact_token_texts(probe, sizes.query_tokens, 1, seed=3),
+                            agree=texts[:8])
+        return inputs, probe.model.config.text.num_attention_heads
+    finally:
+        probe.close()
+
+
+def _bind(engines: tuple[str, ...], checkpoint: Path, onnx_dir: Path, inputs: PeerInputs,
+          workdir: Path, in_process: bool) -> dict[str, EngineRows | WorkerRows]:
+    """Every engine loaded and bound to the inputs: here, or each in a worker process (all
+    started at once, then waited for)."""
+    bound: dict[str, EngineRows | WorkerRows] = {}
+    try:
+        if in_process:
+            for name in engines:
+                bound[name] = EngineRows(make_peer(name, checkpoint, onnx_dir), inputs)
+            return bound
+        path = inputs.save(workdir / "peer-inputs.json")
+        for name in engines:
+            bound[name] = WorkerRows.start(name, checkpoint, onnx_dir, path, workdir,
+                                           WORKER_CALL_TIMEOUT)
+        for worker in bound.values():
+            assert isinstance(worker, WorkerRows)
+            worker.wait_ready(WORKER_START_TIMEOUT)
+        return bound
+    except BaseException:
+        for engine in bound.values():
+            engine.close()
+        raise
 
 
 def _long_rows(checkpoint: Path, onnx_dir: Path, tokens: int, heads: int,
@@ -161,12 +202,6 @@ def _brief(row: dict[str, float]) -> str:
     return ", ".join(f"{name} {seconds:.4g} s" for name, seconds in row.items())
 
 
-def _cpu():  # type: ignore[no-untyped-def]
-    import torch
-
-    return torch.device("cpu")
-
-
 def _render(results: dict[str, dict[str, float]], agree: dict[str, float],
             skipped: dict[str, str], sizes: PeerSizes, engines: tuple[str, ...]) -> str:
     rows = [("images", f"{sizes.files} JPEGs 500x375 -> vectors", "{:.2f} s", 1),
@@ -175,7 +210,7 @@ def _render(results: dict[str, dict[str, float]], agree: dict[str, float],
             ("long", f"one {sizes.long_tokens:,}-token text, time", "{:.1f} s", 1),
             ("long_rss", f"one {sizes.long_tokens:,}-token text, peak RSS", "{:.2f} GiB", 1)]
     body = []
-    for key, label, fmt, scale in rows:
+    for key, label, fmt, scale in rows if sizes.long_tokens else rows[:3]:
         cells = [label]
         for name in engines:
             value = results.get(key, {}).get(name)

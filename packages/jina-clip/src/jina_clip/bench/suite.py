@@ -62,6 +62,7 @@ class BenchOptions:
     quick: bool = False
     baseline: bool = True
     image_workers: int | None = None
+    peers_in_process: bool = False
 
 
 @dataclass
@@ -269,9 +270,10 @@ class _Bench:
             return  # the peer runtimes are compared on CPU
         from .peers import PeerSizes, peer_table
 
-        sizes = PeerSizes(files=4, texts=16, queries=10, repeats=2, long_tokens=2048) \
-            if self.opts.quick else PeerSizes()
-        md, results = peer_table(self.enc.directory, self.workdir, sizes, echo=self.echo)
+        sizes = PeerSizes(files=4, texts=16, queries=10, repeats=2, long_tokens=2048,
+                          settle=0.01) if self.opts.quick else PeerSizes()
+        md, results = peer_table(self.enc.directory, self.workdir, sizes, echo=self.echo,
+                                 in_process=self.opts.peers_in_process)
         self.echo("\n" + md + "\n")
         for engine in dict.fromkeys(e for row in results.values() for e in row):
             extra = {key: row[engine] for key, row in results.items() if engine in row}
