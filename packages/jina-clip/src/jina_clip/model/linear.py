@@ -79,9 +79,10 @@ def layer_packing(
     had served queries peaked ~1.2 GB higher on an 8k text); the next short input packs
     again."""
     long = rows > PACKED_ROWS_LIMIT
-    if long:
-        release_packed(model)
-    return functools.partial(transient_packing, long)
+    if not long:  # no scope at all: nothing to set per layer (and nothing torch.compile
+        return contextlib.nullcontext  # cannot trace: it graph-breaks on ContextVar.set)
+    release_packed(model)
+    return transient_packing
 
 
 def _slots(owner: nn.Module, slot: str = "_onednn_weight") -> dict[str, object]:
@@ -134,11 +135,11 @@ def linear(
     """``F.linear(x, weight, bias)``; on CPU fp32/bf16 without autograd, through oneDNN with
     ``weight`` packed once and cached on ``owner``."""
     if (
-        x.device.type != "cpu"
+        _tracing()  # first: under torch.compile the rest would break the graph
+        or x.device.type != "cpu"
         or torch.is_grad_enabled()
         or x.numel() == 0
         or not _packable(x, weight)
-        or _tracing()
     ):
         return F.linear(x, weight, bias)
     # Inference tensors (a model loaded under torch.inference_mode) keep no version counter.
