@@ -139,20 +139,18 @@ class AlibiMask:
     def strided_mask(self) -> torch.Tensor:
         """The whole [B, H, L, L] mask for keys in *reverse* order, as a view of the table:
         ``mask[b, h, i, j'] = t[h, i + j']`` (key ``j' = L - 1 - j``)."""
-        assert self._table is not None
-        heads, width = self._table.shape
-        return self._table.as_strided(
-            (self.key_padding.shape[0], heads, self.length, self.length), (0, width, 1, 1))
+        return self._table_view((0, self.slopes.numel()), (0, self.length), (0, self.length))
 
-    def _table_view(self, head: int, rows: tuple[int, int], keys: tuple[int, int]) -> torch.Tensor:
-        """The strided mask of one head for queries ``rows`` and reversed keys ``keys``:
-        [B, 1, rows, keys], ``t[head, i + j']``."""
+    def _table_view(self, heads: tuple[int, int], rows: tuple[int, int],
+                    keys: tuple[int, int]) -> torch.Tensor:
+        """:meth:`strided_mask` for heads ``heads``, queries ``rows`` and reversed keys
+        ``keys`` (each a ``[start, end)`` range): [B, heads, rows, keys], ``t[h, i + j']``."""
         assert self._table is not None
         width = self._table.shape[1]
-        offset = self._table.storage_offset() + head * width + rows[0] + keys[0]
+        offset = self._table.storage_offset() + heads[0] * width + rows[0] + keys[0]
         return self._table.as_strided(
-            (self.key_padding.shape[0], 1, rows[1] - rows[0], keys[1] - keys[0]),
-            (0, width, 1, 1), offset)
+            (self.key_padding.shape[0], heads[1] - heads[0], rows[1] - rows[0],
+             keys[1] - keys[0]), (0, width, 1, 1), offset)
 
     def _attend_strided(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
         """The no-padding CPU path: keys reversed against the strided mask; per head, each
@@ -177,7 +175,7 @@ class AlibiMask:
                 first, last = length - min(length, end + w), length - max(0, start - w)
                 out[:, start:end, h] = F.scaled_dot_product_attention(
                     q[:, h : h + 1, start:end], k_rev[:, :, first:last], v_rev[:, :, first:last],
-                    attn_mask=self._table_view(h, (start, end), (first, last)))[:, 0]
+                    attn_mask=self._table_view((h, h + 1), (start, end), (first, last)))[:, 0]
         return out.transpose(1, 2)
 
     def block(self, start: int, end: int) -> torch.Tensor:
