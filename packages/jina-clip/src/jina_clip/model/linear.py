@@ -85,11 +85,11 @@ def layer_packing(
     return transient_packing
 
 
-def _slots(owner: nn.Module, slot: str = "_onednn_weight") -> dict[str, object]:
-    """Where ``owner``'s packed copy ``slot`` is kept: on the module, or, inside
+def _slots(owner: nn.Module) -> dict[str, object]:
+    """Where ``owner``'s packed copy is kept: on the module, or, inside
     :func:`transient_packing` for a module that has none yet, in that scope's dict."""
     scope = _transient.get()
-    if scope is None or slot in owner.__dict__:
+    if scope is None or "_onednn_weight" in owner.__dict__:
         return owner.__dict__
     return scope.setdefault(id(owner), {})
 
