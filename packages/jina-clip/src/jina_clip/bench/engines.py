@@ -19,7 +19,8 @@ from ..images.preprocess import ImagePreprocessor
 from ..images.sources import load_image
 from ..text import TextTokenizer
 
-__all__ = ["PEER_BATCH", "Engine", "onnx_engine", "openvino_engine", "ours_engine", "padded"]
+__all__ = ["PEER_BATCH", "Engine", "onnx_engine", "openvino_engine", "ours_engine", "ours_settings",
+           "padded"]
 
 #: Texts or images per peer model call.
 PEER_BATCH = 32
@@ -35,14 +36,19 @@ class Engine:
     close: Callable[[], None] = lambda: None
 
 
+def ours_settings(name: str) -> tuple[str, str | None]:
+    """``(dtype, quantize)`` of our engine ``name``: ``ours-fp32``, ``-bf16`` or ``-int8``."""
+    precision = name.split("-")[1]
+    return ("bfloat16" if precision == "bf16" else "float32",
+            "int8" if precision == "int8" else None)
+
+
 def ours_engine(name: str, checkpoint: Path) -> Engine:
     """Our :class:`~jina_clip.LocalJinaCLIP`; ``name`` is ``ours-fp32``, ``-bf16`` or ``-int8``."""
     from ..local import LocalJinaCLIP
 
-    precision = name.split("-")[1]
-    enc = LocalJinaCLIP(checkpoint, device="cpu",
-                        dtype="bfloat16" if precision == "bf16" else "float32",
-                        quantize="int8" if precision == "int8" else None)
+    dtype, quantize = ours_settings(name)
+    enc = LocalJinaCLIP(checkpoint, device="cpu", dtype=dtype, quantize=quantize)
 
     def text(texts: Sequence[str]) -> np.ndarray:
         return enc.encode_text(list(texts), normalize=False)
@@ -51,7 +57,7 @@ def ours_engine(name: str, checkpoint: Path) -> Engine:
         return enc.encode_image(list(files), normalize=False)
 
     # int8 quantises the text tower only: its images would be our fp32 again
-    return Engine(name, text, None if precision == "int8" else image, enc.close)
+    return Engine(name, text, None if quantize else image, enc.close)
 
 
 def padded(rows: Sequence[Sequence[int]], pad: int = 0) -> tuple[np.ndarray, np.ndarray]:

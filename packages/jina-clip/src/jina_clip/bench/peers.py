@@ -24,6 +24,7 @@ from functools import partial
 from pathlib import Path
 
 from ..local import LocalJinaCLIP
+from .engines import ours_settings
 from .measure import interleaved_timed, min_cosine, percentile, run_json_subprocess, table
 from .peer_long import make_peer
 from .peer_worker import EngineRows, PeerInputs, WorkerRows
@@ -178,10 +179,9 @@ def _long_rows(checkpoint: Path, onnx_dir: Path, tokens: int, heads: int,
     skipped: dict[str, str] = {}
     for name in engines:
         if name.startswith("ours"):
-            precision = name.split("-")[1]
+            dtype, quantize = ours_settings(name)
             args = ["jina_clip.bench.long_text", str(checkpoint), "optimised", str(tokens),
-                    "cpu", "bfloat16" if precision == "bf16" else "float32",
-                    *(["int8"] if precision == "int8" else [])]
+                    "cpu", dtype, *([quantize] if quantize else [])]
         else:
             need, have = _peer_long_bytes(tokens, heads, name), _available_memory()
             if need > have:
