@@ -15,6 +15,9 @@ from jina_clip.bench.peers import PEER_ENGINES, PeerSizes, _peer_long_bytes, pee
 pytest.importorskip("onnxruntime")
 pytest.importorskip("openvino")
 
+# workers and long-text subprocesses: a hung one fails the test instead of the CI run
+pytestmark = pytest.mark.timeout(600)
+
 
 def test_bench_peers_measures_every_engine(
     tiny_checkpoint: pathlib.Path, tmp_path: pathlib.Path, capsys: pytest.CaptureFixture[str]
