@@ -64,7 +64,13 @@ def test_sigkill_then_resume_embeds_only_the_rest(
     done_before = len(read_embeddings(out, killed=True)) + len(read_errors(out))
     assert 0 < done_before < N_GOOD_IMAGES + N_TEXTS
 
-    summary = run_cli(*args, "--resume", timeout=RUN_TIMEOUT)
+    shards_before = set(_finished_shards(out))
+    summary = run_cli(*args, "--resume", timeout=RUN_TIMEOUT, env=env)
+    # Shards land as batches finish, not all at the end: ~45 slowed batches (4.5 s of work)
+    # spread their shards over seconds. (Ray once read the table as one block and wrote
+    # every shard in the same 10 ms, so a kill could not land between the first and last.)
+    written = sorted(p.stat().st_mtime for p in set(_finished_shards(out)) - shards_before)
+    assert written[-1] - written[0] > 1.0, "the shards were written all at once"
     this_run = summary["this_run"]
     assert isinstance(this_run, dict)
     total = N_GOOD_IMAGES + len(BROKEN) + N_TEXTS

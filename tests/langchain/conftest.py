@@ -7,6 +7,7 @@ import pathlib
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
+import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
@@ -28,7 +29,9 @@ PICTURES = [
 
 def _draw(background: Any, fill: Any, shape: str) -> Image.Image:
     if shape == "noise":
-        return Image.effect_noise((128, 128), 80).convert("RGB")
+        # seeded: Pillow's effect_noise differs per run, and so would every ranking
+        pixels = np.random.default_rng(0).integers(0, 256, (128, 128, 3), dtype=np.uint8)
+        return Image.fromarray(pixels, "RGB")
     image = Image.new("RGB", (128, 128), background)
     draw = ImageDraw.Draw(image)
     if shape == "ellipse":

@@ -17,6 +17,7 @@ import pytest
 from langchain_chroma import Chroma
 
 from jina_clip import JinaCLIP
+from jina_clip.integration import QUERY_TASK
 from langchain_jina_clip import JinaCLIPEmbeddings
 
 TEXTS = [
@@ -79,9 +80,11 @@ def test_text_query_finds_the_right_image(
     core_encoder: JinaCLIP,
     pictures: list[pathlib.Path],
 ) -> None:
-    text_vectors = core_encoder.encode_text(TEXTS)
+    # queries go in as queries (v2: the retrieval.query instruction and adapter), as
+    # embed_query and similarity_search send them
+    query_vectors = core_encoder.encode_text(TEXTS, task=QUERY_TASK)
     image_vectors = core_encoder.encode_image([str(p) for p in pictures])
-    q, expected, margin = _clearest(text_vectors, image_vectors)
+    q, expected, margin = _clearest(query_vectors, image_vectors)
     assert margin > MIN_MARGIN
     image_only = {"modality": "image"}
     by_vector = store.similarity_search_by_vector(

@@ -206,10 +206,14 @@ def run_ray(
         if settings.model and os.path.isdir(settings.model):  # workers may run elsewhere
             settings = settings.model_copy(update={"model": os.path.abspath(settings.model)})
         corpus, failures = _unreadable_files(corpus, finished)
-        ds = _read(corpus).map_batches(
-            _decode_block, batch_format="pyarrow",
-            # a webdataset row is a whole shard: one per call keeps memory at one shard
-            batch_size=1 if corpus.kind == "webdataset" else options.batch_size,
+        # a webdataset row is a whole shard: one per call keeps memory at one shard
+        rows = 1 if corpus.kind == "webdataset" else options.batch_size
+        # Blocks of one batch each, split as they stream: a map task's output leaves it as one
+        # block, so a table read as one block (one parquet file) would be decoded by one task
+        # and reach the shards only when all of it was embedded (no progress, nothing to
+        # resume from after a kill, the whole corpus in memory).
+        ds = _read(corpus).repartition(target_num_rows_per_block=rows).map_batches(
+            _decode_block, batch_format="pyarrow", batch_size=rows,
             fn_kwargs={"corpus": corpus, "finished": frozenset(finished),
                        "limits": options.image_limits()},
         ).map_batches(
