@@ -30,6 +30,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from . import skinny
+
 __all__ = [
     "PACKED_ROWS_LIMIT", "Linear", "layer_packing", "linear", "onednn_available",
     "onednn_bf16_available", "release_packed", "row_bucket", "transient_packing",
@@ -38,6 +40,10 @@ __all__ = [
 #: Rows (tokens) of one forward above which a text tower keeps no packed copies (see
 #: :func:`transient_packing`); the CPU token budget (2,048 padded tokens) keeps batches under it.
 PACKED_ROWS_LIMIT = 2048
+
+#: Where a linear keeps its packed copies: oneDNN's (any row count), the skinny kernels' (at
+#: most :data:`~jina_clip.model.skinny.MAX_ROWS` rows).
+_SLOTS = ("_onednn_weight", "_skinny_weight")
 
 _transient: contextvars.ContextVar[dict[int, dict[str, object]] | None] = (
     contextvars.ContextVar("jina_clip_transient_packing", default=None))
@@ -64,7 +70,7 @@ def release_packed(module: nn.Module) -> None:
     """Drop the packed copies kept on ``module``'s linears; their next packed call makes
     them again (~7 ms per jina-clip-v1 layer in fp32)."""
     for sub in module.modules():
-        for slot in [k for k in sub.__dict__ if k.startswith("_onednn_")]:
+        for slot in [k for k in sub.__dict__ if k in _SLOTS]:
             del sub.__dict__[slot]
 
 
@@ -89,7 +95,7 @@ def _slots(owner: nn.Module) -> dict[str, object]:
     """Where ``owner``'s packed copy is kept: on the module, or, inside
     :func:`transient_packing` for a module that has none yet, in that scope's dict."""
     scope = _transient.get()
-    if scope is None or "_onednn_weight" in owner.__dict__:
+    if scope is None or any(slot in owner.__dict__ for slot in _SLOTS):
         return owner.__dict__
     return scope.setdefault(id(owner), {})
 
@@ -142,28 +148,50 @@ def linear(
         or not _packable(x, weight)
     ):
         return F.linear(x, weight, bias)
-    # Inference tensors (a model loaded under torch.inference_mode) keep no version counter.
-    version = -1 if weight.is_inference() else weight._version
-    key = (weight.data_ptr(), version, tuple(weight.shape), weight.dtype)
-    slots = _slots(owner)
-    cached = slots.get("_onednn_weight")
-    if cached is None or cached[0] != key:
-        packed = torch.ops.mkldnn._reorder_linear_weight(weight.detach(), 32)
-        slots["_onednn_weight"] = cached = (key, packed)
     flat = x.reshape(-1, x.shape[-1])
     rows = flat.shape[0]
     padded = row_bucket(rows)
     if padded != rows:  # zero rows in, garbage-free rows out, sliced off below
         flat = F.pad(flat, (0, 0, 0, padded - rows))
+    flat = flat if flat.is_contiguous() else flat.contiguous()
+    kernels = skinny.kernels() if rows <= skinny.MAX_ROWS else None
+    if kernels is not None and kernels.supports(x.dtype, weight.shape[1]):
+        packed, bias32 = _packed(owner, "_skinny_weight", weight, bias, _pack_skinny)
+        out = kernels.matmul(flat, packed, bias32, rows, weight.shape[0])
+        return out.view(*x.shape[:-1], weight.shape[0])
+    packed, _ = _packed(owner, "_onednn_weight", weight, None, _pack_onednn)
     out = torch.ops.mkldnn._linear_pointwise(
-        flat if flat.is_contiguous() else flat.contiguous(),
-        cached[1],
-        None if bias is None else bias.detach(),
-        "none",
-        [],
-        "",
-    )
+        flat, packed, None if bias is None else bias.detach(), "none", [], "")
     return out[:rows].view(*x.shape[:-1], weight.shape[0])
+
+
+def _packed(
+    owner: nn.Module, slot: str, weight: torch.Tensor, bias: torch.Tensor | None,
+    pack: Callable[[torch.Tensor], torch.Tensor],
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """``pack(weight)`` (and ``bias`` as fp32), made once and kept in ``owner``'s ``slot``;
+    made again when either tensor changes (new storage, in-place edit, dtype)."""
+    key = (_identity(weight), None if bias is None else _identity(bias))
+    slots = _slots(owner)
+    cached = slots.get(slot)
+    if cached is None or cached[0] != key:
+        bias32 = None if bias is None else bias.detach().float().contiguous()
+        slots[slot] = cached = (key, pack(weight.detach()), bias32)
+    return cached[1], cached[2]
+
+
+def _identity(t: torch.Tensor) -> tuple[object, ...]:
+    # Inference tensors (a model loaded under torch.inference_mode) keep no version counter.
+    version = -1 if t.is_inference() else t._version
+    return (t.data_ptr(), version, tuple(t.shape), t.dtype)
+
+
+def _pack_onednn(weight: torch.Tensor) -> torch.Tensor:
+    return torch.ops.mkldnn._reorder_linear_weight(weight, 32)
+
+
+def _pack_skinny(weight: torch.Tensor) -> torch.Tensor:
+    return skinny.pack(weight)
 
 
 def _tracing() -> bool:
@@ -194,5 +222,6 @@ class Linear(nn.Linear):
     def __getstate__(self) -> dict[str, object]:
         # The packed copy is a cache (an opaque oneDNN tensor): never copied or pickled.
         state = dict(self.__dict__)
-        state.pop("_onednn_weight", None)
+        for slot in _SLOTS:
+            state.pop(slot, None)
         return state
