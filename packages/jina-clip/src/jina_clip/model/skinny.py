@@ -4,7 +4,8 @@ A short query is bound by streaming the text tower's weights from DRAM; oneDNN's
 leaves part of that stream exposed at 16 rows. The C kernels (AVX-512 fp32, AVX512-BF16 bf16)
 keep every row in registers and prefetch the packed weights far ahead: the 48 GEMMs of a
 jina-clip-v1 query take ~10 ms instead of ~15 ms in bf16 and ~23 instead of ~26 ms in fp32
-(docs/performance.md, "Skinny GEMMs for short queries").
+(docs/performance.md, "Skinny GEMMs for short queries"). An int8 kernel (AVX512-VNNI) serves
+the ``quantize="int8"`` text tower the same way.
 
 The kernels are compiled on first use with the system C compiler (``$CC``, else ``cc``) into
 the user cache and loaded with :mod:`ctypes`, which releases the GIL during a call. Without a
@@ -30,7 +31,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-__all__ = ["MAX_ROWS", "SkinnyKernels", "cache_dir", "kernels", "pack"]
+__all__ = ["MAX_ROWS", "Int8Weights", "SkinnyKernels", "cache_dir", "kernels", "pack",
+           "pack_int8"]
 
 log = logging.getLogger("jina_clip.model")
 
@@ -41,8 +43,8 @@ BLOCK = 16
 
 SOURCE = Path(__file__).with_name("native") / "skinny_gemm.c"
 FLAGS = ("-O3", "-shared", "-fPIC", "-fopenmp", "-mavx512f", "-mavx512bw", "-mavx512vl",
-         "-mavx512bf16", "-mfma")
-_ABI = 1
+         "-mavx512bf16", "-mavx512vnni", "-mfma")
+_ABI = 2
 _COMPILE_TIMEOUT_S = 120
 
 
@@ -53,6 +55,8 @@ class SkinnyKernels:
     lib: ctypes.CDLL
     float32: bool
     bfloat16: bool
+    #: int8 weights x dynamically quantised uint8 rows (AVX512-VNNI).
+    int8: bool
 
     def supports(self, dtype: torch.dtype, in_features: int) -> bool:
         """Whether a ``dtype`` linear with ``in_features`` inputs can run here."""
@@ -69,6 +73,40 @@ class SkinnyKernels:
         fn(x.data_ptr(), packed.data_ptr(), None if bias is None else bias.data_ptr(),
            out.data_ptr(), rows, out_features, x.shape[1], torch.get_num_threads())
         return out
+
+    def matmul_int8(self, x: torch.Tensor, packed: Int8Weights, bias: torch.Tensor | None
+                    ) -> torch.Tensor:
+        """fp32 ``x`` [rows <= 16, K] (contiguous) times int8 weights, each row quantised to
+        uint8 with its own scale and zero point; fp32 out, ``bias`` fp32 or ``None``."""
+        rows = x.shape[0]
+        out = torch.empty(rows, packed.out_features, dtype=torch.float32)
+        status = self.lib.skinny_gemm_s8(
+            x.data_ptr(), packed.weight.data_ptr(), packed.scale.data_ptr(),
+            packed.colsum.data_ptr(), None if bias is None else bias.data_ptr(),
+            out.data_ptr(), rows, packed.out_features, x.shape[1], torch.get_num_threads())
+        if status != 0:
+            raise MemoryError("skinny int8 GEMM: out of memory")
+        return out
+
+
+@dataclass(frozen=True)
+class Int8Weights:
+    """int8 weights in the kernels' layout, with what the int8 kernel needs beside them."""
+
+    weight: torch.Tensor  #: [N/16, K/4, 16, 4] int8
+    scale: torch.Tensor  #: [N] fp32, per output column
+    colsum: torch.Tensor  #: [N] int32, sum over k of each column (for the zero points)
+    out_features: int
+
+
+def pack_int8(weight: torch.Tensor, scale: torch.Tensor) -> Int8Weights:
+    """int8 ``weight`` [N, K] (K a multiple of 4) with per-column fp32 ``scale`` [N]."""
+    n, k = weight.shape
+    blocks = -(-n // BLOCK)
+    w = F.pad(weight, (0, 0, 0, blocks * BLOCK - n))
+    packed = w.reshape(blocks, BLOCK, k // 4, 4).permute(0, 2, 1, 3).contiguous()
+    colsum = weight.to(torch.int32).sum(1, dtype=torch.int32).contiguous()
+    return Int8Weights(packed, scale.float().contiguous(), colsum, n)
 
 
 def pack(weight: torch.Tensor) -> torch.Tensor:
@@ -109,7 +147,10 @@ def kernels() -> SkinnyKernels | None:
     args = [ctypes.c_void_p] * 4 + [ctypes.c_int] * 4
     for fn in (lib.skinny_gemm_f32, lib.skinny_gemm_bf16):
         fn.argtypes, fn.restype = args, None
-    return SkinnyKernels(lib, float32=True, bfloat16="avx512_bf16" in flags)
+    lib.skinny_gemm_s8.argtypes = [ctypes.c_void_p] * 6 + [ctypes.c_int] * 4
+    lib.skinny_gemm_s8.restype = ctypes.c_int
+    return SkinnyKernels(lib, float32=True, bfloat16="avx512_bf16" in flags,
+                         int8="avx512_vnni" in flags)
 
 
 def _cpu_flags() -> set[str]:

@@ -10,13 +10,21 @@
  * Weights are packed once per layer, 16 output columns per block:
  *   fp32: [N/16][K][16]          (one 64-byte load = 16 columns of one k)
  *   bf16: [N/16][K/2][16][2]     (one 64-byte load = 16 columns of two k; vdpbf16ps pairs)
- * N is padded to a multiple of 16 with zero columns; K must be even for bf16.
+ *   int8: [N/16][K/4][16][4]     (one 64-byte load = 16 columns of four k; vpdpbusd quads)
+ * N is padded to a multiple of 16 with zero columns; K must be even for bf16, a multiple of
+ * four for int8.
  * x must hold MR (8 or 16) readable rows: rows past `rows` are computed and never stored.
  * Accumulation is fp32; bf16 outputs are rounded to nearest even, as oneDNN does.
- * Built by jina_clip/model/skinny.py with -mavx512f -mavx512bf16 -fopenmp, loaded by ctypes.
+ * int8 (AVX512-VNNI) takes fp32 rows, quantises each row to uint8 with its own scale and zero
+ * point (asymmetric, full range), multiplies by int8 weights exactly in int32, and returns
+ * fp32: scale_x[m] * scale_w[n] * (acc - zero_x[m] * sum_k w[n, k]) + bias[n].
+ * Built by jina_clip/model/skinny.py with -mavx512f -mavx512bf16 -mavx512vnni -fopenmp, loaded
+ * by ctypes.
  */
 #include <immintrin.h>
+#include <math.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define FAR 256  /* k-steps (64-byte lines) ahead, into L2 */
@@ -102,5 +110,80 @@ void skinny_gemm_bf16(const uint16_t *x, const uint16_t *packed, const float *bi
     }
 }
 
+#define DEFINE_S8_BLOCK(MR)                                                                  \
+    static inline void block_s8_##MR(const uint8_t *xq, const int8_t *wb, int K,             \
+                                     __m512i acc[MR]) {                                      \
+        for (int m = 0; m < MR; m++) acc[m] = _mm512_setzero_si512();                        \
+        for (int kq = 0; kq < K / 4; kq++) {                                                 \
+            _mm_prefetch((const char *)(wb + (size_t)(kq + FAR) * 64), _MM_HINT_T1);         \
+            _mm_prefetch((const char *)(wb + (size_t)(kq + NEAR) * 64), _MM_HINT_T0);        \
+            __m512i w = _mm512_loadu_si512((const void *)(wb + (size_t)kq * 64));            \
+            _Pragma("GCC unroll 16") for (int m = 0; m < MR; m++) {                          \
+                int32_t quad;                                                                \
+                memcpy(&quad, xq + (size_t)m * K + 4 * kq, sizeof quad);                     \
+                acc[m] = _mm512_dpbusd_epi32(acc[m], _mm512_set1_epi32(quad), w);            \
+            }                                                                                \
+        }                                                                                    \
+    }
+
+DEFINE_S8_BLOCK(8)
+DEFINE_S8_BLOCK(16)
+
+/* Row m of x [rows, K] fp32 -> xq[m] uint8 with x ~ scale * (xq - zero); zero in [0, 255]. */
+static void quantize_row(const float *x, int K, uint8_t *xq, float *scale, int32_t *zero) {
+    float lo = 0.f, hi = 0.f;  /* the range holds 0, so 0 is exact */
+    for (int k = 0; k < K; k++) {
+        lo = x[k] < lo ? x[k] : lo;
+        hi = x[k] > hi ? x[k] : hi;
+    }
+    float s = (hi - lo) / 255.f;
+    if (!(s > 0.f) || !isfinite(s)) s = 1.f; /* all zeros (or non-finite: garbage either way) */
+    int32_t z = (int32_t)nearbyintf(-lo / s);
+    z = z < 0 ? 0 : (z > 255 ? 255 : z);
+    const float inv = 1.f / s;
+    for (int k = 0; k < K; k++) {
+        float q = nearbyintf(x[k] * inv) + (float)z;
+        xq[k] = (uint8_t)(q < 0.f ? 0.f : (q > 255.f ? 255.f : q));
+    }
+    *scale = s;
+    *zero = z;
+}
+
+/* rows <= 16; x fp32 [rows, K] (only `rows` rows are read); w_scale, colsum: [N]; bias fp32
+ * or NULL; out fp32 [rows, N]. Returns 0, or -1 when out of memory. */
+int skinny_gemm_s8(const float *x, const int8_t *packed, const float *w_scale,
+                   const int32_t *colsum, const float *bias, float *out, int rows, int N, int K,
+                   int threads) {
+    const int MR = rows <= 8 ? 8 : 16;
+    uint8_t *xq = (uint8_t *)calloc((size_t)MR * K, 1); /* rows past `rows` stay 0 */
+    if (!xq) return -1;
+    float xs[16];
+    int32_t xz[16];
+    for (int m = 0; m < rows; m++) quantize_row(x + (size_t)m * K, K, xq + (size_t)m * K, &xs[m], &xz[m]);
+    const int blocks = (N + 15) / 16;
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (int nb = 0; nb < blocks; nb++) {
+        const int8_t *wb = packed + (size_t)nb * K * 16;
+        __m512i acc[16];
+        if (MR == 8)
+            block_s8_8(xq, wb, K, acc);
+        else
+            block_s8_16(xq, wb, K, acc);
+        const int n0 = nb * 16;
+        __mmask16 mask = tail_mask(N, n0);
+        __m512 ws = _mm512_maskz_loadu_ps(mask, w_scale + n0);
+        __m512i cs = _mm512_maskz_loadu_epi32(mask, colsum + n0);
+        __m512 b = bias ? _mm512_maskz_loadu_ps(mask, bias + n0) : _mm512_setzero_ps();
+        for (int m = 0; m < rows; m++) {
+            __m512i exact = _mm512_sub_epi32(acc[m], _mm512_mullo_epi32(_mm512_set1_epi32(xz[m]), cs));
+            __m512 y = _mm512_fmadd_ps(_mm512_cvtepi32_ps(exact),
+                                       _mm512_mul_ps(_mm512_set1_ps(xs[m]), ws), b);
+            _mm512_mask_storeu_ps(out + (size_t)m * N + n0, mask, y);
+        }
+    }
+    free(xq);
+    return 0;
+}
+
 /* So the loader can check it has the build it expects. */
-int skinny_gemm_abi(void) { return 1; }
+int skinny_gemm_abi(void) { return 2; }
