@@ -13,6 +13,9 @@ them (``torch.ops.mkldnn._is_mkldnn_bf16_supported``); elsewhere bf16 uses ``F.l
 other case (GPU, other dtypes, autograd, graph capture, a torch build without the oneDNN ops)
 uses ``F.linear``. Parameter names and the state dict are those of ``nn.Linear``.
 
+Inputs of at most 16 rows (a query) go to our skinny kernels instead where they can run
+(:mod:`jina_clip.model.skinny`: AVX-512, compiled on first use), with their own packed copy.
+
 The cost is memory: each packed weight is a second copy of that weight, made only once that
 layer runs on CPU; a long input (over :data:`PACKED_ROWS_LIMIT` tokens) holds one layer's
 copies at a time (:func:`layer_packing`). Set ``JINA_CLIP_ONEDNN=0`` to turn it off.
