@@ -86,6 +86,18 @@ def test_shapes_zeros_and_the_row_limit(kernels: skinny.SkinnyKernels) -> None:
     assert "_skinny_int8" not in big.__dict__  # over the limit: fbgemm
 
 
+def test_a_non_finite_row_gives_nan_in_that_row_only(kernels: skinny.SkinnyKernels) -> None:
+    layer = _int8_linear(32, 20)
+    x = torch.randn(4, 32)
+    x[1, 5], x[3, 0] = float("nan"), float("inf")
+    with torch.inference_mode():
+        got = layer(x)
+    assert "_skinny_int8" in layer.__dict__
+    assert got[[1, 3]].isnan().all() and got[[0, 2]].isfinite().all()
+    torch.testing.assert_close(got[[0, 2]].double(), _reference(layer, x[[0, 2]]),
+                               atol=1e-4, rtol=1e-5)
+
+
 def test_a_query_embeds_close_to_fp32(kernels: skinny.SkinnyKernels,
                                       tiny_checkpoint: Path) -> None:
     fp32 = LocalJinaCLIP(tiny_checkpoint, device="cpu")

@@ -129,15 +129,24 @@ void skinny_gemm_bf16(const uint16_t *x, const uint16_t *packed, const float *bi
 DEFINE_S8_BLOCK(8)
 DEFINE_S8_BLOCK(16)
 
-/* Row m of x [rows, K] fp32 -> xq[m] uint8 with x ~ scale * (xq - zero); zero in [0, 255]. */
+/* Row m of x [rows, K] fp32 -> xq[m] uint8 with x ~ scale * (xq - zero); zero in [0, 255].
+ * A row with a NaN or an infinity gets scale NaN: its outputs are NaN, as in fp32. */
 static void quantize_row(const float *x, int K, uint8_t *xq, float *scale, int32_t *zero) {
     float lo = 0.f, hi = 0.f;  /* the range holds 0, so 0 is exact */
+    int finite = 1;
     for (int k = 0; k < K; k++) {
+        finite &= isfinite(x[k]) != 0;
         lo = x[k] < lo ? x[k] : lo;
         hi = x[k] > hi ? x[k] : hi;
     }
+    if (!finite) {
+        memset(xq, 0, (size_t)K);
+        *scale = NAN;
+        *zero = 0;
+        return;
+    }
     float s = (hi - lo) / 255.f;
-    if (!(s > 0.f) || !isfinite(s)) s = 1.f; /* all zeros (or non-finite: garbage either way) */
+    if (!(s > 0.f) || !isfinite(s)) s = 1.f; /* all zeros, or a range over FLT_MAX */
     int32_t z = (int32_t)nearbyintf(-lo / s);
     z = z < 0 ? 0 : (z > 255 ? 255 : z);
     const float inv = 1.f / s;
@@ -186,4 +195,4 @@ int skinny_gemm_s8(const float *x, const int8_t *packed, const float *w_scale,
 }
 
 /* So the loader can check it has the build it expects. */
-int skinny_gemm_abi(void) { return 2; }
+int skinny_gemm_abi(void) { return 3; }
