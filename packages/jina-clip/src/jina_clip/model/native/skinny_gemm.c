@@ -83,32 +83,24 @@ DEFINE_F32_BLOCK(16)
 DEFINE_BF16_BLOCK(8)
 DEFINE_BF16_BLOCK(16)
 
-/* rows <= 16; x has 8 (rows <= 8) or 16 readable rows; bias is fp32 or NULL. */
-void skinny_gemm_f32(const float *x, const float *packed, const float *bias, float *out,
-                     int rows, int N, int K, int threads) {
-    const int blocks = (N + 15) / 16;
-#pragma omp parallel for num_threads(threads) schedule(static)
-    for (int nb = 0; nb < blocks; nb++) {
-        const float *wb = packed + (size_t)nb * K * 16;
-        if (rows <= 8)
-            block_f32_8(x, wb, K, bias, out, N, nb * 16, rows);
-        else
-            block_f32_16(x, wb, K, bias, out, N, nb * 16, rows);
+/* rows <= 16; x has 8 (rows <= 8) or 16 readable rows; bias is fp32 or NULL. The packed
+ * block of 16 columns holds K * 16 elements in both layouts. */
+#define DEFINE_GEMM(NAME, T, BLOCK)                                                           \
+    void NAME(const T *x, const T *packed, const float *bias, T *out, int rows, int N, int K, \
+              int threads) {                                                                 \
+        const int blocks = (N + 15) / 16;                                                    \
+        _Pragma("omp parallel for num_threads(threads) schedule(static)")                    \
+        for (int nb = 0; nb < blocks; nb++) {                                                \
+            const T *wb = packed + (size_t)nb * K * 16;                                      \
+            if (rows <= 8)                                                                   \
+                BLOCK##_8(x, wb, K, bias, out, N, nb * 16, rows);                            \
+            else                                                                             \
+                BLOCK##_16(x, wb, K, bias, out, N, nb * 16, rows);                           \
+        }                                                                                    \
     }
-}
 
-void skinny_gemm_bf16(const uint16_t *x, const uint16_t *packed, const float *bias,
-                      uint16_t *out, int rows, int N, int K, int threads) {
-    const int blocks = (N + 15) / 16;
-#pragma omp parallel for num_threads(threads) schedule(static)
-    for (int nb = 0; nb < blocks; nb++) {
-        const uint16_t *wb = packed + (size_t)nb * K * 16;
-        if (rows <= 8)
-            block_bf16_8(x, wb, K, bias, out, N, nb * 16, rows);
-        else
-            block_bf16_16(x, wb, K, bias, out, N, nb * 16, rows);
-    }
-}
+DEFINE_GEMM(skinny_gemm_f32, float, block_f32)
+DEFINE_GEMM(skinny_gemm_bf16, uint16_t, block_bf16)
 
 #define DEFINE_S8_BLOCK(MR)                                                                  \
     static inline void block_s8_##MR(const uint8_t *xq, const int8_t *wb, int K,             \
