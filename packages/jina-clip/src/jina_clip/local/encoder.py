@@ -31,7 +31,7 @@ from ..images.fetch import UrlFetcher
 from ..images.modes import to_rgb
 from ..images.preprocess import ImagePreprocessor
 from ..images.sources import load_image
-from ..model import JinaCLIPModel, resolve_checkpoint
+from ..model import JinaCLIPModel, resolve_checkpoint, skinny
 from ..options import CallOptions
 from ..postprocess import finalize, untrained_dimensions
 from ..progress import progress_iter
@@ -93,6 +93,8 @@ class LocalJinaCLIP(JinaCLIP):
             if self.device.type != "cpu" or self.dtype != torch.float32:
                 raise ValueError("quantize='int8' needs device='cpu' and dtype float32")
             quantize_text_tower(self.model, opts.quantize)
+        if self.device.type == "cpu":
+            skinny.kernels()  # built (once per machine, ~1 s) now, not in the first query
         self.tokenizer = TextTokenizer.from_dir(self.directory)
         self.preprocessor = ImagePreprocessor.from_config(
             self.directory / "preprocessor_config.json"
