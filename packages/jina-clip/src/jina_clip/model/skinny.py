@@ -44,7 +44,7 @@ BLOCK = 16
 SOURCE = Path(__file__).with_name("native") / "skinny_gemm.c"
 FLAGS = ("-O3", "-shared", "-fPIC", "-fopenmp", "-mavx512f", "-mavx512bw", "-mavx512vl",
          "-mavx512bf16", "-mavx512vnni", "-mfma")
-_ABI = 3
+_ABI = 4
 _COMPILE_TIMEOUT_S = 120
 
 

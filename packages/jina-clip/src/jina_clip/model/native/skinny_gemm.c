@@ -122,29 +122,39 @@ DEFINE_S8_BLOCK(8)
 DEFINE_S8_BLOCK(16)
 
 /* Row m of x [rows, K] fp32 -> xq[m] uint8 with x ~ scale * (xq - zero); zero in [0, 255].
- * A row with a NaN or an infinity gets scale NaN: its outputs are NaN, as in fp32. */
+ * Rounding is to nearest even, as nearbyintf. A row with a NaN or an infinity gets scale
+ * NaN: its outputs are NaN, as in fp32. */
 static void quantize_row(const float *x, int K, uint8_t *xq, float *scale, int32_t *zero) {
-    float lo = 0.f, hi = 0.f;  /* the range holds 0, so 0 is exact */
-    int finite = 1;
-    for (int k = 0; k < K; k++) {
-        finite &= isfinite(x[k]) != 0;
-        lo = x[k] < lo ? x[k] : lo;
-        hi = x[k] > hi ? x[k] : hi;
+    __m512 lo = _mm512_setzero_ps(), hi = _mm512_setzero_ps(); /* the range holds 0 */
+    __mmask16 bad = 0;
+    for (int k = 0; k < K; k += 16) {
+        __mmask16 m = K - k >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (K - k)) - 1u);
+        __m512 v = _mm512_maskz_loadu_ps(m, x + k);
+        __m512 d = _mm512_sub_ps(v, v); /* NaN exactly where v is NaN or infinite */
+        bad |= _mm512_mask_cmp_ps_mask(m, d, d, _CMP_UNORD_Q);
+        lo = _mm512_min_ps(lo, v);
+        hi = _mm512_max_ps(hi, v);
     }
-    if (!finite) {
+    if (bad) {
         memset(xq, 0, (size_t)K);
         *scale = NAN;
         *zero = 0;
         return;
     }
-    float s = (hi - lo) / 255.f;
+    const float low = _mm512_reduce_min_ps(lo), high = _mm512_reduce_max_ps(hi);
+    float s = (high - low) / 255.f;
     if (!(s > 0.f) || !isfinite(s)) s = 1.f; /* all zeros, or a range over FLT_MAX */
-    int32_t z = (int32_t)nearbyintf(-lo / s);
+    int32_t z = (int32_t)nearbyintf(-low / s);
     z = z < 0 ? 0 : (z > 255 ? 255 : z);
-    const float inv = 1.f / s;
-    for (int k = 0; k < K; k++) {
-        float q = nearbyintf(x[k] * inv) + (float)z;
-        xq[k] = (uint8_t)(q < 0.f ? 0.f : (q > 255.f ? 255.f : q));
+    const __m512 inv = _mm512_set1_ps(1.f / s), zf = _mm512_set1_ps((float)z);
+    const __m512 top = _mm512_set1_ps(255.f), bottom = _mm512_setzero_ps();
+    for (int k = 0; k < K; k += 16) {
+        __mmask16 m = K - k >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (K - k)) - 1u);
+        __m512 v = _mm512_maskz_loadu_ps(m, x + k);
+        __m512 q = _mm512_roundscale_ps(_mm512_mul_ps(v, inv),
+                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+        q = _mm512_min_ps(_mm512_max_ps(_mm512_add_ps(q, zf), bottom), top);
+        _mm_mask_storeu_epi8(xq + k, m, _mm512_cvtusepi32_epi8(_mm512_cvtps_epi32(q)));
     }
     *scale = s;
     *zero = z;
@@ -187,4 +197,4 @@ int skinny_gemm_s8(const float *x, const int8_t *packed, const float *w_scale,
 }
 
 /* So the loader can check it has the build it expects. */
-int skinny_gemm_abi(void) { return 3; }
+int skinny_gemm_abi(void) { return 4; }
