@@ -44,7 +44,7 @@ BLOCK = 16
 SOURCE = Path(__file__).with_name("native") / "skinny_gemm.c"
 FLAGS = ("-O3", "-shared", "-fPIC", "-fopenmp", "-mavx512f", "-mavx512bw", "-mavx512vl",
          "-mavx512bf16", "-mavx512vnni", "-mfma")
-_ABI = 4
+_ABI = 5
 _COMPILE_TIMEOUT_S = 120
 
 
@@ -66,12 +66,14 @@ class SkinnyKernels:
 
     def matmul(self, x: torch.Tensor, packed: torch.Tensor, bias: torch.Tensor | None,
                rows: int, out_features: int) -> torch.Tensor:
-        """``x[:rows] @ W.T + bias`` for ``x`` of 8 or 16 contiguous rows (rows past ``rows``
-        are read, never stored); ``packed`` from :func:`pack`; ``bias`` fp32 or ``None``."""
+        """``x[:rows] @ W.T + bias`` for contiguous ``x`` (rows past ``rows`` are ignored);
+        ``packed`` from :func:`pack`; ``bias`` fp32 or ``None``."""
         out = torch.empty(rows, out_features, dtype=x.dtype)
         fn = self.lib.skinny_gemm_f32 if x.dtype == torch.float32 else self.lib.skinny_gemm_bf16
-        fn(x.data_ptr(), packed.data_ptr(), None if bias is None else bias.data_ptr(),
-           out.data_ptr(), rows, out_features, x.shape[1], torch.get_num_threads())
+        status = fn(x.data_ptr(), packed.data_ptr(), None if bias is None else bias.data_ptr(),
+                    out.data_ptr(), rows, out_features, x.shape[1], torch.get_num_threads())
+        if status != 0:
+            raise MemoryError("skinny GEMM: out of memory")
         return out
 
     def matmul_int8(self, x: torch.Tensor, packed: Int8Weights, bias: torch.Tensor | None
@@ -146,7 +148,7 @@ def kernels() -> SkinnyKernels | None:
         return None
     args = [ctypes.c_void_p] * 4 + [ctypes.c_int] * 4
     for fn in (lib.skinny_gemm_f32, lib.skinny_gemm_bf16):
-        fn.argtypes, fn.restype = args, None
+        fn.argtypes, fn.restype = args, ctypes.c_int
     lib.skinny_gemm_s8.argtypes = [ctypes.c_void_p] * 6 + [ctypes.c_int] * 4
     lib.skinny_gemm_s8.restype = ctypes.c_int
     return SkinnyKernels(lib, float32=True, bfloat16="avx512_bf16" in flags,

@@ -1,23 +1,25 @@
 /* Skinny GEMMs for short inputs on AVX-512 CPUs: out[M, N] = x[M, K] @ w[N, K]^T + bias.
  *
  * A 16-token query multiplies 16 rows by every weight of the text tower once, so its time is
- * the time to stream the weights from DRAM (226 MB in bf16, 453 MB in fp32 for jina-clip-v1),
- * and the work per weight byte is too small for a generic GEMM to hide that stream behind its
- * arithmetic. These kernels keep all (up to 16) rows in registers, walk the weights once in
- * the order they are stored, and prefetch far ahead into L2 and near ahead into L1, so the
- * loads overlap the FMAs (docs/performance.md, "Skinny GEMMs for short queries").
+ * the time to stream the weights from DRAM (226 MB in bf16, 453 MB in fp32 for jina-clip-v1)
+ * or, at 16 rows, the FMAs they feed: the two are about equal on current CPUs, and a generic
+ * GEMM leaves much of one exposed behind the other. These kernels keep all (up to 16) rows'
+ * sums in registers, walk the weights once in the order they are stored, prefetch far ahead
+ * into L2 and near ahead into L1, and read the inputs transposed (one base pointer, every
+ * input a broadcast operand of its FMA), so the loop is loads and FMAs only
+ * (docs/performance.md, "Skinny GEMMs for short queries").
  *
  * Weights are packed once per layer, 16 output columns per block:
  *   fp32: [N/16][K][16]          (one 64-byte load = 16 columns of one k)
  *   bf16: [N/16][K/2][16][2]     (one 64-byte load = 16 columns of two k; vdpbf16ps pairs)
  *   int8: [N/16][K/4][16][4]     (one 64-byte load = 16 columns of four k; vpdpbusd quads)
  * N is padded to a multiple of 16 with zero columns; K must be even for bf16, a multiple of
- * four for int8.
- * x must hold MR (8 or 16) readable rows: rows past `rows` are computed and never stored.
+ * four for int8. x is [rows, K] row-major (rows <= 16); only `rows` rows are read or written.
  * Accumulation is fp32; bf16 outputs are rounded to nearest even, as oneDNN does.
  * int8 (AVX512-VNNI) takes fp32 rows, quantises each row to uint8 with its own scale and zero
  * point (asymmetric, full range), multiplies by int8 weights exactly in int32, and returns
  * fp32: scale_x[m] * scale_w[n] * (acc - zero_x[m] * sum_k w[n, k]) + bias[n].
+ * Every entry point returns 0, or -1 when it cannot allocate its scratch.
  * Built by jina_clip/model/skinny.py with -mavx512f -mavx512bf16 -mavx512vnni -fopenmp, loaded
  * by ctypes.
  */
@@ -27,103 +29,125 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define FAR 256  /* k-steps (64-byte lines) ahead, into L2 */
-#define NEAR 32  /* k-steps ahead, into L1 */
+#define FAR 256 /* k-steps (64-byte lines) ahead, into L2 */
+#define NEAR 32 /* k-steps ahead, into L1 */
 
 static inline __mmask16 tail_mask(int N, int n0) {
     int cols = N - n0 < 16 ? N - n0 : 16;
     return (__mmask16)((1u << cols) - 1u);
 }
 
-#define DEFINE_F32_BLOCK(MR)                                                                  \
-    static inline void block_f32_##MR(const float *x, const float *wb, int K,                \
-                                      const float *bias, float *out, int N, int n0,          \
-                                      int rows) {                                            \
+/* x [rows, K] of `unit`-byte elements -> [K/group][16][group]: for every group of `group`
+ * inputs (1 for fp32, 2 for bf16, 4 for int8), the 16 rows side by side; missing rows 0.
+ * Returns NULL when out of memory; the caller frees. */
+static void *transpose_rows(const void *x, int rows, int K, int unit, int group) {
+    const size_t chunk = (size_t)unit * group, bytes = (size_t)K * 16 * unit;
+    unsigned char *t = aligned_alloc(64, (bytes + 63) / 64 * 64);
+    if (!t) return NULL;
+    if (rows < 16) memset(t, 0, bytes);
+    const unsigned char *src = x;
+    for (int m = 0; m < rows; m++)
+        for (int g = 0; g < K / group; g++)
+            memcpy(t + ((size_t)g * 16 + m) * chunk, src + ((size_t)m * K + (size_t)g * group) * unit,
+                   chunk);
+    return t;
+}
+
+/* One block of 16 columns: MR rows of fp32 sums in acc, inputs xt = [K/G][16][G]. */
+#define DEFINE_BLOCK(NAME, MR, T, G, W, FMA)                                                   \
+    static inline void NAME##_##MR(const T *xt, const W *wb, int K, __m512 *acc_out,          \
+                                   __m512i *iacc_out) {                                      \
         __m512 acc[MR];                                                                      \
-        for (int m = 0; m < MR; m++) acc[m] = _mm512_setzero_ps();                           \
-        for (int k = 0; k < K; k++) {                                                        \
-            _mm_prefetch((const char *)(wb + (size_t)(k + FAR) * 16), _MM_HINT_T1);          \
-            _mm_prefetch((const char *)(wb + (size_t)(k + NEAR) * 16), _MM_HINT_T0);         \
-            __m512 w = _mm512_loadu_ps(wb + (size_t)k * 16);                                 \
-            _Pragma("GCC unroll 16") for (int m = 0; m < MR; m++)                            \
-                acc[m] = _mm512_fmadd_ps(_mm512_set1_ps(x[(size_t)m * K + k]), w, acc[m]);    \
+        __m512i iacc[MR];                                                                    \
+        for (int m = 0; m < MR; m++) {                                                       \
+            acc[m] = _mm512_setzero_ps();                                                    \
+            iacc[m] = _mm512_setzero_si512();                                                \
         }                                                                                    \
-        __mmask16 mask = tail_mask(N, n0);                                                   \
-        __m512 b = bias ? _mm512_maskz_loadu_ps(mask, bias + n0) : _mm512_setzero_ps();      \
-        for (int m = 0; m < rows; m++)                                                       \
-            _mm512_mask_storeu_ps(out + (size_t)m * N + n0, mask, _mm512_add_ps(acc[m], b)); \
-    }
-
-#define DEFINE_BF16_BLOCK(MR)                                                                \
-    static inline void block_bf16_##MR(const uint16_t *x, const uint16_t *wb, int K,         \
-                                       const float *bias, uint16_t *out, int N, int n0,      \
-                                       int rows) {                                           \
-        __m512 acc[MR];                                                                      \
-        for (int m = 0; m < MR; m++) acc[m] = _mm512_setzero_ps();                           \
-        for (int kp = 0; kp < K / 2; kp++) {                                                 \
-            _mm_prefetch((const char *)(wb + (size_t)(kp + FAR) * 32), _MM_HINT_T1);         \
-            _mm_prefetch((const char *)(wb + (size_t)(kp + NEAR) * 32), _MM_HINT_T0);        \
-            __m512bh w = (__m512bh)_mm512_loadu_si512((const void *)(wb + (size_t)kp * 32)); \
-            _Pragma("GCC unroll 16") for (int m = 0; m < MR; m++) {                          \
-                int32_t pair;                                                                \
-                memcpy(&pair, x + (size_t)m * K + 2 * kp, sizeof pair);                      \
-                acc[m] = _mm512_dpbf16_ps(acc[m], (__m512bh)_mm512_set1_epi32(pair), w);      \
-            }                                                                                \
+        for (int s = 0; s < K / G; s++) {                                                    \
+            _mm_prefetch((const char *)(wb + (size_t)(s + FAR) * 16 * G), _MM_HINT_T1);      \
+            _mm_prefetch((const char *)(wb + (size_t)(s + NEAR) * 16 * G), _MM_HINT_T0);     \
+            const __m512i w = _mm512_loadu_si512((const void *)(wb + (size_t)s * 16 * G));   \
+            const T *xs = xt + (size_t)s * 16 * G;                                           \
+            _Pragma("GCC unroll 16") for (int m = 0; m < MR; m++) { FMA; }                   \
         }                                                                                    \
-        __mmask16 mask = tail_mask(N, n0);                                                   \
-        __m512 b = bias ? _mm512_maskz_loadu_ps(mask, bias + n0) : _mm512_setzero_ps();      \
-        for (int m = 0; m < rows; m++) {                                                     \
-            __m256bh r = _mm512_cvtneps_pbh(_mm512_add_ps(acc[m], b));                       \
-            _mm256_mask_storeu_epi16(out + (size_t)m * N + n0, mask, (__m256i)r);            \
+        for (int m = 0; m < MR; m++) {                                                       \
+            acc_out[m] = acc[m];                                                             \
+            iacc_out[m] = iacc[m];                                                           \
         }                                                                                    \
     }
 
-DEFINE_F32_BLOCK(8)
-DEFINE_F32_BLOCK(16)
-DEFINE_BF16_BLOCK(8)
-DEFINE_BF16_BLOCK(16)
+static inline int32_t word(const void *p) {
+    int32_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
 
-/* rows <= 16; x has 8 (rows <= 8) or 16 readable rows; bias is fp32 or NULL. The packed
- * block of 16 columns holds K * 16 elements in both layouts. */
-#define DEFINE_GEMM(NAME, T, BLOCK)                                                           \
-    void NAME(const T *x, const T *packed, const float *bias, T *out, int rows, int N, int K, \
-              int threads) {                                                                 \
-        const int blocks = (N + 15) / 16;                                                    \
-        _Pragma("omp parallel for num_threads(threads) schedule(static)")                    \
-        for (int nb = 0; nb < blocks; nb++) {                                                \
-            const T *wb = packed + (size_t)nb * K * 16;                                      \
-            if (rows <= 8)                                                                   \
-                BLOCK##_8(x, wb, K, bias, out, N, nb * 16, rows);                            \
-            else                                                                             \
-                BLOCK##_16(x, wb, K, bias, out, N, nb * 16, rows);                           \
-        }                                                                                    \
+#define FMA_F32 acc[m] = _mm512_fmadd_ps(_mm512_set1_ps(xs[m]), _mm512_castsi512_ps(w), acc[m])
+#define FMA_BF16                                                                             \
+    acc[m] = _mm512_dpbf16_ps(acc[m], (__m512bh)_mm512_set1_epi32(word(xs + 2 * m)), (__m512bh)w)
+#define FMA_S8 iacc[m] = _mm512_dpbusd_epi32(iacc[m], _mm512_set1_epi32(word(xs + 4 * m)), w)
+
+DEFINE_BLOCK(block_f32, 8, float, 1, float, FMA_F32)
+DEFINE_BLOCK(block_f32, 16, float, 1, float, FMA_F32)
+DEFINE_BLOCK(block_bf16, 8, uint16_t, 2, uint16_t, FMA_BF16)
+DEFINE_BLOCK(block_bf16, 16, uint16_t, 2, uint16_t, FMA_BF16)
+DEFINE_BLOCK(block_s8, 8, uint8_t, 4, int8_t, FMA_S8)
+DEFINE_BLOCK(block_s8, 16, uint8_t, 4, int8_t, FMA_S8)
+
+#define RUN_BLOCK(NAME, xt, wb, K, rows, acc, iacc)                                          \
+    do {                                                                                     \
+        if ((rows) <= 8)                                                                     \
+            NAME##_8(xt, wb, K, acc, iacc);                                                  \
+        else                                                                                 \
+            NAME##_16(xt, wb, K, acc, iacc);                                                 \
+    } while (0)
+
+/* bias is fp32 or NULL. */
+int skinny_gemm_f32(const float *x, const float *packed, const float *bias, float *out,
+                    int rows, int N, int K, int threads) {
+    float *xt = transpose_rows(x, rows, K, sizeof(float), 1);
+    if (!xt) return -1;
+    const int blocks = (N + 15) / 16;
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (int nb = 0; nb < blocks; nb++) {
+        __m512 acc[16];
+        __m512i iacc[16];
+        RUN_BLOCK(block_f32, xt, packed + (size_t)nb * K * 16, K, rows, acc, iacc);
+        const int n0 = nb * 16;
+        const __mmask16 mask = tail_mask(N, n0);
+        const __m512 b = bias ? _mm512_maskz_loadu_ps(mask, bias + n0) : _mm512_setzero_ps();
+        for (int m = 0; m < rows; m++)
+            _mm512_mask_storeu_ps(out + (size_t)m * N + n0, mask, _mm512_add_ps(acc[m], b));
     }
+    free(xt);
+    return 0;
+}
 
-DEFINE_GEMM(skinny_gemm_f32, float, block_f32)
-DEFINE_GEMM(skinny_gemm_bf16, uint16_t, block_bf16)
-
-#define DEFINE_S8_BLOCK(MR)                                                                  \
-    static inline void block_s8_##MR(const uint8_t *xq, const int8_t *wb, int K,             \
-                                     __m512i acc[MR]) {                                      \
-        for (int m = 0; m < MR; m++) acc[m] = _mm512_setzero_si512();                        \
-        for (int kq = 0; kq < K / 4; kq++) {                                                 \
-            _mm_prefetch((const char *)(wb + (size_t)(kq + FAR) * 64), _MM_HINT_T1);         \
-            _mm_prefetch((const char *)(wb + (size_t)(kq + NEAR) * 64), _MM_HINT_T0);        \
-            __m512i w = _mm512_loadu_si512((const void *)(wb + (size_t)kq * 64));            \
-            _Pragma("GCC unroll 16") for (int m = 0; m < MR; m++) {                          \
-                int32_t quad;                                                                \
-                memcpy(&quad, xq + (size_t)m * K + 4 * kq, sizeof quad);                     \
-                acc[m] = _mm512_dpbusd_epi32(acc[m], _mm512_set1_epi32(quad), w);            \
-            }                                                                                \
-        }                                                                                    \
+int skinny_gemm_bf16(const uint16_t *x, const uint16_t *packed, const float *bias,
+                     uint16_t *out, int rows, int N, int K, int threads) {
+    uint16_t *xt = transpose_rows(x, rows, K, sizeof(uint16_t), 2);
+    if (!xt) return -1;
+    const int blocks = (N + 15) / 16;
+#pragma omp parallel for num_threads(threads) schedule(static)
+    for (int nb = 0; nb < blocks; nb++) {
+        __m512 acc[16];
+        __m512i iacc[16];
+        RUN_BLOCK(block_bf16, xt, packed + (size_t)nb * K * 16, K, rows, acc, iacc);
+        const int n0 = nb * 16;
+        const __mmask16 mask = tail_mask(N, n0);
+        const __m512 b = bias ? _mm512_maskz_loadu_ps(mask, bias + n0) : _mm512_setzero_ps();
+        for (int m = 0; m < rows; m++) {
+            const __m256bh r = _mm512_cvtneps_pbh(_mm512_add_ps(acc[m], b));
+            _mm256_mask_storeu_epi16(out + (size_t)m * N + n0, mask, (__m256i)r);
+        }
     }
+    free(xt);
+    return 0;
+}
 
-DEFINE_S8_BLOCK(8)
-DEFINE_S8_BLOCK(16)
-
-/* Row m of x [rows, K] fp32 -> xq[m] uint8 with x ~ scale * (xq - zero); zero in [0, 255].
- * Rounding is to nearest even, as nearbyintf. A row with a NaN or an infinity gets scale
- * NaN: its outputs are NaN, as in fp32. */
+/* Row of K fp32 -> K uint8 with x ~ scale * (q - zero); zero in [0, 255]. Rounding is to
+ * nearest even, as nearbyintf. A row with a NaN or an infinity gets scale NaN: its outputs
+ * are NaN, as in fp32. */
 static void quantize_row(const float *x, int K, uint8_t *xq, float *scale, int32_t *zero) {
     __m512 lo = _mm512_setzero_ps(), hi = _mm512_setzero_ps(); /* the range holds 0 */
     __mmask16 bad = 0;
@@ -160,41 +184,41 @@ static void quantize_row(const float *x, int K, uint8_t *xq, float *scale, int32
     *zero = z;
 }
 
-/* rows <= 16; x fp32 [rows, K] (only `rows` rows are read); w_scale, colsum: [N]; bias fp32
- * or NULL; out fp32 [rows, N]. Returns 0, or -1 when out of memory. */
+/* x fp32 [rows, K]; w_scale, colsum: [N]; bias fp32 or NULL; out fp32 [rows, N]. */
 int skinny_gemm_s8(const float *x, const int8_t *packed, const float *w_scale,
                    const int32_t *colsum, const float *bias, float *out, int rows, int N, int K,
                    int threads) {
-    const int MR = rows <= 8 ? 8 : 16;
-    uint8_t *xq = (uint8_t *)calloc((size_t)MR * K, 1); /* rows past `rows` stay 0 */
+    uint8_t *xq = malloc((size_t)rows * K);
     if (!xq) return -1;
     float xs[16];
     int32_t xz[16];
-    for (int m = 0; m < rows; m++) quantize_row(x + (size_t)m * K, K, xq + (size_t)m * K, &xs[m], &xz[m]);
+    for (int m = 0; m < rows; m++)
+        quantize_row(x + (size_t)m * K, K, xq + (size_t)m * K, &xs[m], &xz[m]);
+    uint8_t *xt = transpose_rows(xq, rows, K, 1, 4);
+    free(xq);
+    if (!xt) return -1;
     const int blocks = (N + 15) / 16;
 #pragma omp parallel for num_threads(threads) schedule(static)
     for (int nb = 0; nb < blocks; nb++) {
-        const int8_t *wb = packed + (size_t)nb * K * 16;
-        __m512i acc[16];
-        if (MR == 8)
-            block_s8_8(xq, wb, K, acc);
-        else
-            block_s8_16(xq, wb, K, acc);
+        __m512 acc[16];
+        __m512i iacc[16];
+        RUN_BLOCK(block_s8, xt, packed + (size_t)nb * K * 16, K, rows, acc, iacc);
         const int n0 = nb * 16;
-        __mmask16 mask = tail_mask(N, n0);
-        __m512 ws = _mm512_maskz_loadu_ps(mask, w_scale + n0);
-        __m512i cs = _mm512_maskz_loadu_epi32(mask, colsum + n0);
-        __m512 b = bias ? _mm512_maskz_loadu_ps(mask, bias + n0) : _mm512_setzero_ps();
+        const __mmask16 mask = tail_mask(N, n0);
+        const __m512 ws = _mm512_maskz_loadu_ps(mask, w_scale + n0);
+        const __m512i cs = _mm512_maskz_loadu_epi32(mask, colsum + n0);
+        const __m512 b = bias ? _mm512_maskz_loadu_ps(mask, bias + n0) : _mm512_setzero_ps();
         for (int m = 0; m < rows; m++) {
-            __m512i exact = _mm512_sub_epi32(acc[m], _mm512_mullo_epi32(_mm512_set1_epi32(xz[m]), cs));
-            __m512 y = _mm512_fmadd_ps(_mm512_cvtepi32_ps(exact),
-                                       _mm512_mul_ps(_mm512_set1_ps(xs[m]), ws), b);
+            const __m512i exact =
+                _mm512_sub_epi32(iacc[m], _mm512_mullo_epi32(_mm512_set1_epi32(xz[m]), cs));
+            const __m512 y = _mm512_fmadd_ps(_mm512_cvtepi32_ps(exact),
+                                             _mm512_mul_ps(_mm512_set1_ps(xs[m]), ws), b);
             _mm512_mask_storeu_ps(out + (size_t)m * N + n0, mask, y);
         }
     }
-    free(xq);
+    free(xt);
     return 0;
 }
 
 /* So the loader can check it has the build it expects. */
-int skinny_gemm_abi(void) { return 4; }
+int skinny_gemm_abi(void) { return 5; }
