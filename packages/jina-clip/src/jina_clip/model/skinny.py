@@ -1,9 +1,10 @@
 """Skinny GEMMs for inputs of at most 16 rows (a query), from ``native/skinny_gemm.c``.
 
-A short query is bound by streaming the text tower's weights from DRAM; oneDNN's packed GEMM
-leaves part of that stream exposed at 16 rows. The C kernels (AVX-512 fp32, AVX512-BF16 bf16)
-keep every row in registers and prefetch the packed weights far ahead: the 48 GEMMs of a
-jina-clip-v1 query take ~10 ms instead of ~15 ms in bf16 and ~23 instead of ~26 ms in fp32
+A short query is bound by streaming the text tower's weights from DRAM and by the FMAs they
+feed, about equally; oneDNN's packed GEMM leaves part of one exposed behind the other at 16
+rows. The C kernels (AVX-512 fp32, AVX512-BF16 bf16) keep every row's sums in registers, read
+the inputs transposed and prefetch the packed weights far ahead: the 48 GEMMs of a
+jina-clip-v1 query take ~11 ms instead of ~15 ms in bf16 and ~21 instead of ~32 ms in fp32
 (docs/performance.md, "Skinny GEMMs for short queries"). An int8 kernel (AVX512-VNNI) serves
 the ``quantize="int8"`` text tower the same way.
 
@@ -44,7 +45,7 @@ BLOCK = 16
 SOURCE = Path(__file__).with_name("native") / "skinny_gemm.c"
 FLAGS = ("-O3", "-shared", "-fPIC", "-fopenmp", "-mavx512f", "-mavx512bw", "-mavx512vl",
          "-mavx512bf16", "-mavx512vnni", "-mfma")
-_ABI = 5
+_ABI = 6
 _COMPILE_TIMEOUT_S = 120
 
 

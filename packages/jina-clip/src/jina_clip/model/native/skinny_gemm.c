@@ -83,8 +83,12 @@ static inline int32_t word(const void *p) {
 }
 
 #define FMA_F32 acc[m] = _mm512_fmadd_ps(_mm512_set1_ps(xs[m]), _mm512_castsi512_ps(w), acc[m])
+/* bf16 pairs as a broadcast operand of vdpbf16ps itself (GCC emits a separate vpbroadcastd
+ * for the intrinsic, which costs ~8 % of the bf16 kernel's time). */
 #define FMA_BF16                                                                             \
-    acc[m] = _mm512_dpbf16_ps(acc[m], (__m512bh)_mm512_set1_epi32(word(xs + 2 * m)), (__m512bh)w)
+    __asm__("vdpbf16ps %1%{1to16%}, %2, %0"                                                  \
+            : "+v"(acc[m])                                                                   \
+            : "m"(*(const int32_t *)(xs + 2 * m)), "v"(w))
 #define FMA_S8 iacc[m] = _mm512_dpbusd_epi32(iacc[m], _mm512_set1_epi32(word(xs + 4 * m)), w)
 
 DEFINE_BLOCK(block_f32, 8, float, 1, float, FMA_F32)
@@ -221,4 +225,4 @@ int skinny_gemm_s8(const float *x, const int8_t *packed, const float *w_scale,
 }
 
 /* So the loader can check it has the build it expects. */
-int skinny_gemm_abi(void) { return 5; }
+int skinny_gemm_abi(void) { return 6; }
