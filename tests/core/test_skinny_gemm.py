@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import os
 import pathlib
+import subprocess
+import sys
 
 import pytest
 import torch
@@ -130,6 +132,21 @@ def test_built_once_into_the_cache(fresh_kernels: pathlib.Path) -> None:
     assert skinny.kernels() is not None
     assert built.stat().st_mtime_ns == stamp  # loaded, not compiled again
     assert not [p for p in os.listdir(fresh_kernels) if p.startswith(".")]  # no temp left
+
+
+@pytest.mark.usefixtures("kernels")
+def test_a_damaged_cached_build_is_rebuilt(fresh_kernels: pathlib.Path) -> None:
+    assert skinny.kernels() is not None
+    [built] = fresh_kernels.glob("skinny_gemm-*.so")
+    damaged = built.with_suffix(".tmp")
+    damaged.write_bytes(b"not a shared library")
+    os.replace(damaged, built)  # a new file: the loaded one must not change under this process
+    # a fresh process (this one would get its loaded copy back from the dynamic loader)
+    probe = "from jina_clip.model import skinny; print(skinny.kernels() is not None)"
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                          timeout=300, check=True, env={**os.environ})
+    assert done.stdout.strip() == "True"
+    assert built.read_bytes()[:4] == b"\x7fELF"
 
 
 @pytest.mark.usefixtures("kernels")

@@ -140,10 +140,11 @@ def kernels() -> SkinnyKernels | None:
     if not {"avx512f", "avx512bw", "avx512vl", "fma"} <= flags:
         return None
     try:
-        library = _build()
-        lib = ctypes.CDLL(str(library))
-        if lib.skinny_gemm_abi() != _ABI:
-            raise OSError(f"{library} is not the expected build")
+        try:
+            lib = _load(_build())
+        except OSError:  # a damaged cached build (a full disk, a killed copy): build it again
+            _build().unlink(missing_ok=True)
+            lib = _load(_build())
     except (OSError, subprocess.SubprocessError) as err:
         log.info("skinny GEMM kernels unavailable (%s); using oneDNN for short inputs", err)
         return None
@@ -154,6 +155,13 @@ def kernels() -> SkinnyKernels | None:
     lib.skinny_gemm_s8.restype = ctypes.c_int
     return SkinnyKernels(lib, float32=True, bfloat16="avx512_bf16" in flags,
                          int8="avx512_vnni" in flags)
+
+
+def _load(library: Path) -> ctypes.CDLL:
+    lib = ctypes.CDLL(str(library))
+    if lib.skinny_gemm_abi() != _ABI:
+        raise OSError(f"{library} is not the expected build")
+    return lib
 
 
 def _cpu_flags() -> set[str]:
