@@ -153,15 +153,15 @@ def linear(
         return F.linear(x, weight, bias)
     flat = x.reshape(-1, x.shape[-1])
     rows = flat.shape[0]
+    kernels = skinny.kernels() if rows <= skinny.MAX_ROWS else None
+    if kernels is not None and kernels.supports(x.dtype, weight.shape[1]):
+        packed, bias32 = _packed(owner, "_skinny_weight", weight, bias, _pack_skinny)
+        out = kernels.matmul(flat.contiguous(), packed, bias32, rows, weight.shape[0])
+        return out.view(*x.shape[:-1], weight.shape[0])
     padded = row_bucket(rows)
     if padded != rows:  # zero rows in, garbage-free rows out, sliced off below
         flat = F.pad(flat, (0, 0, 0, padded - rows))
     flat = flat if flat.is_contiguous() else flat.contiguous()
-    kernels = skinny.kernels() if rows <= skinny.MAX_ROWS else None
-    if kernels is not None and kernels.supports(x.dtype, weight.shape[1]):
-        packed, bias32 = _packed(owner, "_skinny_weight", weight, bias, _pack_skinny)
-        out = kernels.matmul(flat, packed, bias32, rows, weight.shape[0])
-        return out.view(*x.shape[:-1], weight.shape[0])
     packed, _ = _packed(owner, "_onednn_weight", weight, None, _pack_onednn)
     out = torch.ops.mkldnn._linear_pointwise(
         flat, packed, None if bias is None else bias.detach(), "none", [], "")

@@ -67,7 +67,7 @@ class SkinnyKernels:
 
     def matmul(self, x: torch.Tensor, packed: torch.Tensor, bias: torch.Tensor | None,
                rows: int, out_features: int) -> torch.Tensor:
-        """``x[:rows] @ W.T + bias`` for contiguous ``x`` (rows past ``rows`` are ignored);
+        """``x @ W.T + bias`` for contiguous ``x`` of ``rows`` (or more, ignored) rows;
         ``packed`` from :func:`pack`; ``bias`` fp32 or ``None``."""
         out = torch.empty(rows, out_features, dtype=x.dtype)
         fn = self.lib.skinny_gemm_f32 if x.dtype == torch.float32 else self.lib.skinny_gemm_bf16
