@@ -106,48 +106,35 @@ DEFINE_BLOCK(block_s8, 16, uint8_t, 4, int8_t, FMA_S8)
             NAME##_16(xt, wb, K, acc, iacc);                                                 \
     } while (0)
 
-/* bias is fp32 or NULL. */
-int skinny_gemm_f32(const float *x, const float *packed, const float *bias, float *out,
-                    int rows, int N, int K, int threads) {
-    float *xt = transpose_rows(x, rows, K, sizeof(float), 1);
-    if (!xt) return -1;
-    const int blocks = (N + 15) / 16;
-#pragma omp parallel for num_threads(threads) schedule(static)
-    for (int nb = 0; nb < blocks; nb++) {
-        __m512 acc[16];
-        __m512i iacc[16];
-        RUN_BLOCK(block_f32, xt, packed + (size_t)nb * K * 16, K, rows, acc, iacc);
-        const int n0 = nb * 16;
-        const __mmask16 mask = tail_mask(N, n0);
-        const __m512 b = bias ? _mm512_maskz_loadu_ps(mask, bias + n0) : _mm512_setzero_ps();
-        for (int m = 0; m < rows; m++)
-            _mm512_mask_storeu_ps(out + (size_t)m * N + n0, mask, _mm512_add_ps(acc[m], b));
+/* fp32 and bf16: fp32 sums plus the fp32 bias (or NULL), stored by STORE(dst, mask, sums). */
+#define DEFINE_FLOAT_GEMM(NAME, T, BLOCK, G, STORE)                                          \
+    int NAME(const T *x, const T *packed, const float *bias, T *out, int rows, int N, int K,  \
+             int threads) {                                                                  \
+        T *xt = transpose_rows(x, rows, K, sizeof(T), G);                                    \
+        if (!xt) return -1;                                                                  \
+        const int blocks = (N + 15) / 16;                                                    \
+        _Pragma("omp parallel for num_threads(threads) schedule(static)")                    \
+        for (int nb = 0; nb < blocks; nb++) {                                                \
+            __m512 acc[16];                                                                  \
+            __m512i iacc[16];                                                                \
+            RUN_BLOCK(BLOCK, xt, packed + (size_t)nb * K * 16, K, rows, acc, iacc);          \
+            const int n0 = nb * 16;                                                          \
+            const __mmask16 mask = tail_mask(N, n0);                                         \
+            const __m512 b =                                                                 \
+                bias ? _mm512_maskz_loadu_ps(mask, bias + n0) : _mm512_setzero_ps();         \
+            for (int m = 0; m < rows; m++)                                                   \
+                STORE(out + (size_t)m * N + n0, mask, _mm512_add_ps(acc[m], b));             \
+        }                                                                                    \
+        free(xt);                                                                            \
+        return 0;                                                                            \
     }
-    free(xt);
-    return 0;
-}
 
-int skinny_gemm_bf16(const uint16_t *x, const uint16_t *packed, const float *bias,
-                     uint16_t *out, int rows, int N, int K, int threads) {
-    uint16_t *xt = transpose_rows(x, rows, K, sizeof(uint16_t), 2);
-    if (!xt) return -1;
-    const int blocks = (N + 15) / 16;
-#pragma omp parallel for num_threads(threads) schedule(static)
-    for (int nb = 0; nb < blocks; nb++) {
-        __m512 acc[16];
-        __m512i iacc[16];
-        RUN_BLOCK(block_bf16, xt, packed + (size_t)nb * K * 16, K, rows, acc, iacc);
-        const int n0 = nb * 16;
-        const __mmask16 mask = tail_mask(N, n0);
-        const __m512 b = bias ? _mm512_maskz_loadu_ps(mask, bias + n0) : _mm512_setzero_ps();
-        for (int m = 0; m < rows; m++) {
-            const __m256bh r = _mm512_cvtneps_pbh(_mm512_add_ps(acc[m], b));
-            _mm256_mask_storeu_epi16(out + (size_t)m * N + n0, mask, (__m256i)r);
-        }
-    }
-    free(xt);
-    return 0;
-}
+#define STORE_F32(dst, mask, v) _mm512_mask_storeu_ps(dst, mask, v)
+#define STORE_BF16(dst, mask, v)                                                             \
+    _mm256_mask_storeu_epi16(dst, mask, (__m256i)_mm512_cvtneps_pbh(v))
+
+DEFINE_FLOAT_GEMM(skinny_gemm_f32, float, block_f32, 1, STORE_F32)
+DEFINE_FLOAT_GEMM(skinny_gemm_bf16, uint16_t, block_bf16, 2, STORE_BF16)
 
 /* Row of K fp32 -> K uint8 with x ~ scale * (q - zero); zero in [0, 255]. Rounding is to
  * nearest even, as nearbyintf. A row with a NaN or an infinity gets scale NaN: its outputs
