@@ -15,6 +15,7 @@ from torch.ao.quantization import default_dynamic_qconfig, quantize_dynamic
 from jina_clip.local import LocalJinaCLIP
 from jina_clip.local.quantize import Int8Linear
 from jina_clip.model import skinny
+from jina_clip.model.linear import release_packed
 
 
 @pytest.fixture
@@ -84,6 +85,18 @@ def test_shapes_zeros_and_the_row_limit(kernels: skinny.SkinnyKernels) -> None:
         big = _int8_linear(64, 40)
         big(torch.randn(skinny.MAX_ROWS + 1, 64))
     assert "_skinny_int8" not in big.__dict__  # over the limit: fbgemm
+
+
+def test_new_weights_are_repacked_and_copies_released(kernels: skinny.SkinnyKernels) -> None:
+    layer = _int8_linear(32, 24, seed=1)
+    other = _int8_linear(32, 24, seed=2)
+    x = torch.randn(5, 32)
+    with torch.inference_mode():
+        layer(x)
+        layer.set_weight_bias(other.weight(), other.bias())  # replaces the packed params
+        torch.testing.assert_close(layer(x), other(x), atol=0, rtol=0)
+    release_packed(layer)
+    assert "_skinny_int8" not in layer.__dict__  # a long input frees it like the others
 
 
 def test_a_non_finite_row_gives_nan_in_that_row_only(kernels: skinny.SkinnyKernels) -> None:

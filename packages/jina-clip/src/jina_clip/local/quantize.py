@@ -62,11 +62,14 @@ class Int8Linear(nnqd.Linear):
         return super().forward(x)
 
     def _skinny_weights(self) -> tuple[skinny.Int8Weights, torch.Tensor | None] | None:
-        """The int8 weights in the kernel's layout and the fp32 bias, made at first use;
-        ``None`` for weights the kernel does not take (zero points, K not a multiple of 4)."""
-        if "_skinny_int8" not in self.__dict__:
-            self.__dict__["_skinny_int8"] = self._pack()
-        return self.__dict__["_skinny_int8"]
+        """The int8 weights in the kernel's layout and the fp32 bias, made at first use and
+        again after ``set_weight_bias`` (which replaces the packed params); ``None`` for
+        weights the kernel does not take (zero points, K not a multiple of 4)."""
+        params = self._packed_params._packed_params
+        cached = self.__dict__.get("_skinny_int8")
+        if cached is None or cached[0] is not params:
+            self.__dict__["_skinny_int8"] = cached = (params, self._pack())
+        return cached[1]
 
     def _pack(self) -> tuple[skinny.Int8Weights, torch.Tensor | None] | None:
         weight = self.weight()

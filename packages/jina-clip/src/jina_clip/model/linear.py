@@ -45,8 +45,9 @@ __all__ = [
 PACKED_ROWS_LIMIT = 2048
 
 #: Where a linear keeps its packed copies: oneDNN's (any row count), the skinny kernels' (at
-#: most :data:`~jina_clip.model.skinny.MAX_ROWS` rows).
-_SLOTS = ("_onednn_weight", "_skinny_weight")
+#: most :data:`~jina_clip.model.skinny.MAX_ROWS` rows), and an int8 text tower's skinny copy
+#: (``local/quantize.py``); :func:`release_packed` drops them all.
+_SLOTS = ("_onednn_weight", "_skinny_weight", "_skinny_int8")
 
 _transient: contextvars.ContextVar[dict[int, dict[str, object]] | None] = (
     contextvars.ContextVar("jina_clip_transient_packing", default=None))
@@ -155,7 +156,7 @@ def linear(
     rows = flat.shape[0]
     kernels = skinny.kernels() if rows <= skinny.MAX_ROWS else None
     if kernels is not None and kernels.supports(x.dtype, weight.shape[1]):
-        packed, bias32 = _packed(owner, "_skinny_weight", weight, bias, _pack_skinny)
+        packed, bias32 = _packed(owner, "_skinny_weight", weight, bias, skinny.pack)
         out = kernels.matmul(flat.contiguous(), packed, bias32, rows, weight.shape[0])
         return out.view(*x.shape[:-1], weight.shape[0])
     padded = row_bucket(rows)
@@ -191,10 +192,6 @@ def _identity(t: torch.Tensor) -> tuple[object, ...]:
 
 def _pack_onednn(weight: torch.Tensor) -> torch.Tensor:
     return torch.ops.mkldnn._reorder_linear_weight(weight, 32)
-
-
-def _pack_skinny(weight: torch.Tensor) -> torch.Tensor:
-    return skinny.pack(weight)
 
 
 def _tracing() -> bool:

@@ -104,23 +104,23 @@ class Int8Weights:
 
 def pack_int8(weight: torch.Tensor, scale: torch.Tensor) -> Int8Weights:
     """int8 ``weight`` [N, K] (K a multiple of 4) with per-column fp32 ``scale`` [N]."""
-    n, k = weight.shape
-    blocks = -(-n // BLOCK)
-    w = F.pad(weight, (0, 0, 0, blocks * BLOCK - n))
-    packed = w.reshape(blocks, BLOCK, k // 4, 4).permute(0, 2, 1, 3).contiguous()
     colsum = weight.to(torch.int32).sum(1, dtype=torch.int32).contiguous()
-    return Int8Weights(packed, scale.float().contiguous(), colsum, n)
+    return Int8Weights(_blocked(weight, 4), scale.float().contiguous(), colsum, weight.shape[0])
 
 
 def pack(weight: torch.Tensor) -> torch.Tensor:
-    """``weight`` [N, K] in the kernels' layout: blocks of 16 output columns (N padded with
-    zero columns), fp32 ``[N/16, K, 16]``, bf16 ``[N/16, K/2, 16, 2]``."""
+    """fp32 or bf16 ``weight`` [N, K] in the kernels' layout (bf16: K even)."""
+    return _blocked(weight.detach(), 2 if weight.dtype == torch.bfloat16 else 1)
+
+
+def _blocked(weight: torch.Tensor, group: int) -> torch.Tensor:
+    """[N, K] -> [N/16, K/group, 16, group]: blocks of 16 output columns (N padded with zero
+    columns), each holding ``group`` consecutive inputs of every column side by side (the
+    operand of one FMA: fp32 1, bf16 ``vdpbf16ps`` 2, int8 ``vpdpbusd`` 4)."""
     n, k = weight.shape
     blocks = -(-n // BLOCK)
-    w = F.pad(weight.detach(), (0, 0, 0, blocks * BLOCK - n))
-    if weight.dtype == torch.bfloat16:
-        return w.reshape(blocks, BLOCK, k // 2, 2).permute(0, 2, 1, 3).contiguous()
-    return w.reshape(blocks, BLOCK, k).permute(0, 2, 1).contiguous()
+    w = F.pad(weight, (0, 0, 0, blocks * BLOCK - n))
+    return w.reshape(blocks, BLOCK, k // group, group).permute(0, 2, 1, 3).contiguous()
 
 
 def cache_dir() -> Path:
@@ -140,10 +140,11 @@ def kernels() -> SkinnyKernels | None:
     if not {"avx512f", "avx512bw", "avx512vl", "fma"} <= flags:
         return None
     try:
+        library = _build()
         try:
-            lib = _load(_build())
+            lib = _load(library)
         except OSError:  # a damaged cached build (a full disk, a killed copy): build it again
-            _build().unlink(missing_ok=True)
+            library.unlink(missing_ok=True)
             lib = _load(_build())
     except (OSError, subprocess.SubprocessError) as err:
         log.info("skinny GEMM kernels unavailable (%s); using oneDNN for short inputs", err)
