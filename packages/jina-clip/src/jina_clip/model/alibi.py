@@ -33,6 +33,8 @@ from collections.abc import Iterator
 import torch
 import torch.nn.functional as F
 
+from . import short_attention
+
 __all__ = [
     "DEFAULT_MASK_BUDGET", "FAR_KEY_TOLERANCE", "AlibiMask", "alibi_slopes", "far_key_window",
     "query_chunk_size",
@@ -50,6 +52,10 @@ FAR_KEY_TOLERANCE = 2.0**-30
 #: ``w_h`` keys on each side, so smaller blocks do less work but more calls): 256 was ~10 %
 #: faster than blocks as wide as the window in fp32 at 8k tokens, 512 in between.
 WINDOW_BLOCK = 256
+
+#: Longest unpadded sequence the attention kernel takes; longer ones keep the strided path,
+#: whose far-key skipping does less work (docs/performance.md, "Short attention").
+KERNEL_LONGEST_UNPADDED = 2048
 
 
 def alibi_slopes(num_heads: int) -> list[float]:
@@ -121,14 +127,23 @@ class AlibiMask:
         batch, length = key_padding.shape
         self.length = length
         self.chunk = query_chunk_size(batch, slopes.numel(), length, budget)
-        self._full = self.block(0, length) if self.chunk >= length else None
-        self._table = (self._distance_table()
-                       if self._full is None and key_padding.device.type == "cpu"
-                       and not bool(key_padding.any()) else None)
+        cpu = key_padding.device.type == "cpu"
+        # nothing data-dependent while a graph is captured, beyond what the long path needs
+        tracing = torch.jit.is_tracing() or torch.compiler.is_compiling()
+        self._unpadded = cpu and (self.chunked or not tracing) and not bool(key_padding.any())
+        #: [B] real tokens per sequence where the padding is at the end (CPU): what the
+        #: attention kernel takes instead of a mask.
+        self.lengths = (short_attention.right_padded_lengths(key_padding)
+                        if cpu and not tracing else None)
+        # The whole mask when it fits the budget, shared by every layer; where the kernel
+        # may take the calls it is built only if one of them falls back.
+        self._full = (None if self.chunked or self.lengths is not None
+                      else self.block(0, length))
+        self._table = self._distance_table() if self.chunked and self._unpadded else None
 
     @property
     def chunked(self) -> bool:
-        return self._full is None
+        return self.chunk < self.length
 
     def _distance_table(self) -> torch.Tensor:
         """``t[h, u] = -slope_h * |u - (L - 1)|`` for ``u`` in ``[0, 2L - 1)``, [H, 2L - 1]."""
@@ -195,18 +210,32 @@ class AlibiMask:
             return bias.masked_fill_(pad, lowest)
         return torch.where(pad, lowest, bias)  # [B, H, c, L]
 
+    def _whole(self) -> torch.Tensor:
+        """The whole mask (unchunked), built once."""
+        if self._full is None:
+            self._full = self.block(0, self.length)
+        return self._full
+
     def blocks(self) -> Iterator[tuple[int, int, torch.Tensor]]:
-        if self._full is not None:
-            yield 0, self.length, self._full
+        if not self.chunked:
+            yield 0, self.length, self._whole()
             return
         for start in range(0, self.length, self.chunk):
             end = min(start + self.chunk, self.length)
             yield start, end, self.block(start, end)
 
     def attend(self, q: torch.Tensor, k: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
-        """softmax(q k^T / sqrt(d) + mask) v for [B, H, L, D] inputs, block by block."""
-        if self._full is not None:
-            return F.scaled_dot_product_attention(q, k, v, attn_mask=self._full)
+        """softmax(q k^T / sqrt(d) + mask) v for [B, H, L, D] inputs: through the attention
+        kernel where it runs (CPU, right padding; not the long unpadded texts the strided
+        path skips far keys of), else ``scaled_dot_product_attention`` block by block."""
+        if self.lengths is not None and not (
+                self._unpadded and self.length > KERNEL_LONGEST_UNPADDED):
+            out = short_attention.attention(
+                q, k, v, lengths=None if self._unpadded else self.lengths, slopes=self.slopes)
+            if out is not None:
+                return out
+        if not self.chunked:
+            return F.scaled_dot_product_attention(q, k, v, attn_mask=self._whole())
         if self._table is not None:  # no padding, CPU: the strided view, keys reversed
             return self._attend_strided(q, k, v)
         out = torch.empty_like(q)

@@ -8,9 +8,8 @@ jina-clip-v1 query take ~11 ms instead of ~15 ms in bf16 and ~21 instead of ~32 
 (docs/performance.md, "Skinny GEMMs for short queries"). An int8 kernel (AVX512-VNNI) serves
 the ``quantize="int8"`` text tower the same way.
 
-The kernels are compiled on first use with the system C compiler (``$CC``, else ``cc``) into
-the user cache and loaded with :mod:`ctypes`, which releases the GIL during a call. Without a
-compiler, on a CPU without the instructions, off Linux, or with ``JINA_CLIP_SKINNY=0``,
+The kernels are part of our native library (:mod:`jina_clip.model.native`: compiled on first
+use, cached, loaded with :mod:`ctypes`). Where it cannot run, or with ``JINA_CLIP_SKINNY=0``,
 :func:`kernels` returns ``None`` and :func:`~jina_clip.model.linear.linear` uses oneDNN as
 before: the results are the same either way, up to fp32 summation order.
 """
@@ -19,34 +18,19 @@ from __future__ import annotations
 
 import ctypes
 import functools
-import hashlib
-import logging
-import os
-import shutil
-import subprocess
-import sys
-import tempfile
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 
-__all__ = ["MAX_ROWS", "Int8Weights", "SkinnyKernels", "cache_dir", "kernels", "pack",
-           "pack_int8"]
+from . import native
 
-log = logging.getLogger("jina_clip.model")
+__all__ = ["MAX_ROWS", "Int8Weights", "SkinnyKernels", "kernels", "pack", "pack_int8"]
 
 #: Rows (tokens) up to which the skinny kernels run; above, oneDNN's GEMM is faster.
 MAX_ROWS = 16
 #: Output columns per packed block (one 64-byte vector of fp32).
 BLOCK = 16
-
-SOURCE = Path(__file__).with_name("native") / "skinny_gemm.c"
-FLAGS = ("-O3", "-shared", "-fPIC", "-fopenmp", "-mavx512f", "-mavx512bw", "-mavx512vl",
-         "-mavx512bf16", "-mavx512vnni", "-mfma")
-_ABI = 6
-_COMPILE_TIMEOUT_S = 120
 
 
 @dataclass(frozen=True)
@@ -123,84 +107,12 @@ def _blocked(weight: torch.Tensor, group: int) -> torch.Tensor:
     return w.reshape(blocks, BLOCK, k // group, group).permute(0, 2, 1, 3).contiguous()
 
 
-def cache_dir() -> Path:
-    """Where compiled kernels are kept: ``$JINA_CLIP_CACHE`` or the user cache."""
-    if own := os.environ.get("JINA_CLIP_CACHE"):
-        return Path(own) / "native"
-    user = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-    return Path(user) / "jina-clip" / "native"
-
-
 @functools.cache
 def kernels() -> SkinnyKernels | None:
     """The kernels for this CPU, compiled on first use; ``None`` where they cannot run."""
-    if os.environ.get("JINA_CLIP_SKINNY", "1").lower() in ("0", "false", "no", "off"):
+    if native.switched_off("JINA_CLIP_SKINNY"):
         return None
-    flags = _cpu_flags()
-    if not {"avx512f", "avx512bw", "avx512vl", "fma"} <= flags:
+    found = native.library()
+    if found is None:
         return None
-    try:
-        library = _build()
-        try:
-            lib = _load(library)
-        except OSError:  # a damaged cached build (a full disk, a killed copy): build it again
-            library.unlink(missing_ok=True)
-            lib = _load(_build())
-    except (OSError, subprocess.SubprocessError) as err:
-        log.info("skinny GEMM kernels unavailable (%s); using oneDNN for short inputs", err)
-        return None
-    args = [ctypes.c_void_p] * 4 + [ctypes.c_int] * 4
-    for fn in (lib.skinny_gemm_f32, lib.skinny_gemm_bf16):
-        fn.argtypes, fn.restype = args, ctypes.c_int
-    lib.skinny_gemm_s8.argtypes = [ctypes.c_void_p] * 6 + [ctypes.c_int] * 4
-    lib.skinny_gemm_s8.restype = ctypes.c_int
-    return SkinnyKernels(lib, float32=True, bfloat16="avx512_bf16" in flags,
-                         int8="avx512_vnni" in flags)
-
-
-def _load(library: Path) -> ctypes.CDLL:
-    lib = ctypes.CDLL(str(library))
-    if lib.skinny_gemm_abi() != _ABI:
-        raise OSError(f"{library} is not the expected build")
-    return lib
-
-
-def _cpu_flags() -> set[str]:
-    """The CPU's feature flags (Linux only: elsewhere, none, and the kernels stay off)."""
-    if not sys.platform.startswith("linux"):
-        return set()
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as info:
-            for line in info:
-                if line.startswith("flags"):
-                    return set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
-    return set()
-
-
-def _build() -> Path:
-    """Compile ``SOURCE`` unless this source and these flags are already built; the result is
-    written under a temporary name and renamed, so concurrent processes never load half a
-    file."""
-    compiler = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
-    if not compiler:
-        raise OSError("no C compiler (set CC)")
-    source = SOURCE.read_bytes()
-    digest = hashlib.sha256(source + "\0".join((compiler, *FLAGS)).encode()).hexdigest()[:16]
-    target = cache_dir() / f"skinny_gemm-{digest}.so"
-    if target.exists():
-        return target
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".skinny_gemm-", suffix=".so", dir=target.parent)
-    os.close(fd)
-    try:
-        proc = subprocess.run([compiler, *FLAGS, str(SOURCE), "-o", tmp], capture_output=True,
-                              text=True, timeout=_COMPILE_TIMEOUT_S, check=False)
-        if proc.returncode != 0:
-            raise OSError(f"{compiler} failed: {proc.stderr.strip()[-500:]}")
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-    return target
+    return SkinnyKernels(found.lib, float32=True, bfloat16=found.bfloat16, int8=found.int8)

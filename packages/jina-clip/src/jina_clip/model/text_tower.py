@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from . import fused_gelu
 from .alibi import DEFAULT_MASK_BUDGET, AlibiMask, alibi_slopes
 from .config import TextConfig
 from .linear import Linear, layer_packing
@@ -78,6 +79,10 @@ class GEGLU(nn.Module):
 
     def _rows(self, x: torch.Tensor) -> torch.Tensor:
         gated, plain = self.gated_layers(x).split(self.intermediate_size, dim=-1)
+        if self.act is F.gelu:  # one pass on CPU where the kernel runs
+            fused = fused_gelu.gelu_mul(gated, plain)
+            if fused is not None:
+                return self.wo(fused)
         hidden = self.act(gated)
         # in place: one [rows, intermediate] buffer less (GELU's backward needs its input,
         # not its output, so this is autograd-safe too)
@@ -87,7 +92,7 @@ class GEGLU(nn.Module):
         flat = x.reshape(-1, x.shape[-1])
         rows = flat.shape[0]
         if rows <= self.row_chunk:
-            return self._rows(x)
+            return self._rows(flat).view(*x.shape[:-1], self.wo.out_features)
         out = flat.new_empty(rows, self.wo.out_features)
         for start in range(0, rows, self.row_chunk):
             out[start : start + self.row_chunk] = self._rows(flat[start : start + self.row_chunk])

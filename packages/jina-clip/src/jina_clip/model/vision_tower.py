@@ -9,6 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from . import short_attention
 from .config import VisionConfig
 from .linear import Linear, linear
 from .rope import VisionRotaryEmbedding, apply_rope
@@ -55,7 +56,9 @@ class Attention(nn.Module):
         v = self._heads(linear(x, self.v_proj.weight, self.v_bias, self.v_proj))
         q = torch.cat([q[:, :, :1], apply_rope(q[:, :, 1:], cos, sin)], dim=2)  # CLS unrotated
         k = torch.cat([k[:, :, :1], apply_rope(k[:, :, 1:], cos, sin)], dim=2)
-        out = F.scaled_dot_product_attention(q, k, v)  # [B, H, N, D]
+        out = short_attention.attention(q, k, v)  # [B, H, N, D]; our kernel on CPU
+        if out is None:
+            out = F.scaled_dot_product_attention(q, k, v)
         out = out.transpose(1, 2).flatten(2)  # [B, N, H*D]
         return self.proj(self.inner_attn_ln(out))
 

@@ -5,8 +5,9 @@ LoRA-parametrized weights of the checkpoint (``X.parametrizations.weight.origina
 ``lora_A`` / ``lora_B``) become plain ``X.weight`` here, merged once by the loader
 (:mod:`.lora`), so a forward pass costs what an unadapted one does.
 
-Attention runs through ``scaled_dot_product_attention`` a block of queries at a time, so no
-``[B, H, L, L]`` score tensor of a long text ever exists (the official torch path holds one
+Attention runs through our kernel on CPU (:mod:`.short_attention`: O(L) memory, padded keys
+skipped), elsewhere through ``scaled_dot_product_attention`` a block of queries at a time, so
+no ``[B, H, L, L]`` score tensor of a long text ever exists (the official torch path holds one
 per layer, 4.3 GB in fp32 at 8,192 tokens).
 """
 
@@ -16,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from . import short_attention
 from .config import XLMRobertaConfig
 from .linear import Linear, layer_packing
 from .text_tower import Embeddings, mean_pool  # Embeddings: word + token-type row 0, as v1
@@ -63,7 +65,10 @@ class RotarySelfAttention(nn.Module):
         rotary: tuple[torch.Tensor, torch.Tensor],
         key_mask: torch.Tensor | None,
         budget: int,
+        lengths: torch.Tensor | None = None,
     ) -> torch.Tensor:
+        """``key_mask``: [B, 1, 1, L] True = keep, or ``None`` without padding; ``lengths``:
+        the real tokens per text when the padding is all at the end (the kernel's form)."""
         B, L, _ = x.shape
         qkv = self.Wqkv(x).view(B, L, 3, self.num_heads, self.head_dim)
         q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # each [B, H, L, D]
@@ -71,7 +76,11 @@ class RotarySelfAttention(nn.Module):
         q = _rotate(q.float(), cos, sin).to(v.dtype)
         k = _rotate(k.float(), cos, sin).to(v.dtype)
         chunk = max(1, min(L, budget // max(1, B * self.num_heads * L)))
-        if chunk >= L:
+        fast = (short_attention.attention(q, k, v, lengths=lengths)
+                if key_mask is None or lengths is not None else None)
+        if fast is not None:
+            out = fast
+        elif chunk >= L:
             out = F.scaled_dot_product_attention(q, k, v, attn_mask=key_mask)
         else:
             out = torch.empty_like(q)
@@ -113,8 +122,9 @@ class Block(nn.Module):
         self.norm2 = nn.LayerNorm(cfg.hidden_size, eps=cfg.layer_norm_eps)
 
     def forward(self, x: torch.Tensor, rotary: tuple[torch.Tensor, torch.Tensor],
-                key_mask: torch.Tensor | None, budget: int) -> torch.Tensor:
-        x = self.norm1(x + self.mixer(x, rotary, key_mask, budget))
+                key_mask: torch.Tensor | None, budget: int,
+                lengths: torch.Tensor | None = None) -> torch.Tensor:
+        x = self.norm1(x + self.mixer(x, rotary, key_mask, budget, lengths))
         return self.norm2(x + self.mlp(x))
 
 
@@ -142,6 +152,8 @@ class XLMRobertaModel(nn.Module):
         # Padded keys get exp(-inf) = 0 weight (the official -10000 gives exp(-1e4) = 0 in
         # fp32 too); without padding no mask, so SDPA may take its fused kernel.
         key_mask = None if bool(keep.all()) else keep[:, None, None, :]
+        lengths = (None if key_mask is None or keep.device.type != "cpu"
+                   else short_attention.right_padded_lengths(~keep))
         rotary = text_rotary_tables(input_ids.shape[1], self.config.head_dim,
                                     self.config.rotary_emb_base, device=input_ids.device)
         # Over 2,048 tokens, one layer's packed copies at a time (and none kept from before):
@@ -149,7 +161,7 @@ class XLMRobertaModel(nn.Module):
         layer_scope = layer_packing(self, input_ids.numel())
         for layer in self.encoder.layers:
             with layer_scope():
-                x = layer(x, rotary, key_mask, self.score_budget)
+                x = layer(x, rotary, key_mask, self.score_budget, lengths)
         return x
 
 

@@ -20,8 +20,10 @@
  * point (asymmetric, full range), multiplies by int8 weights exactly in int32, and returns
  * fp32: scale_x[m] * scale_w[n] * (acc - zero_x[m] * sum_k w[n, k]) + bias[n].
  * Every entry point returns 0, or -1 when it cannot allocate its scratch.
- * Built by jina_clip/model/skinny.py with -mavx512f -mavx512bf16 -mavx512vnni -fopenmp, loaded
- * by ctypes.
+ * Built with the other kernels into one library by jina_clip/model/native.py (baseline
+ * -mavx512f -mavx512bw -mavx512vl -mfma), loaded by ctypes. The bf16 and int8 functions name
+ * AVX512-BF16 / AVX512-VNNI in their own target attributes, so only they can contain those
+ * instructions, and they run only on CPUs that report them.
  */
 #include <immintrin.h>
 #include <math.h>
@@ -31,6 +33,10 @@
 
 #define FAR 256 /* k-steps (64-byte lines) ahead, into L2 */
 #define NEAR 32 /* k-steps ahead, into L1 */
+
+#define AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,fma")))
+#define AVX512_BF16 __attribute__((target("avx512f,avx512bw,avx512vl,fma,avx512bf16")))
+#define AVX512_VNNI __attribute__((target("avx512f,avx512bw,avx512vl,fma,avx512vnni")))
 
 static inline __mmask16 tail_mask(int N, int n0) {
     int cols = N - n0 < 16 ? N - n0 : 16;
@@ -54,8 +60,8 @@ static void *transpose_rows(const void *x, int rows, int K, int unit, int group)
 }
 
 /* One block of 16 columns: MR rows of fp32 sums in acc, inputs xt = [K/G][16][G]. */
-#define DEFINE_BLOCK(NAME, MR, T, G, W, FMA)                                                   \
-    static inline void NAME##_##MR(const T *xt, const W *wb, int K, __m512 *acc_out,          \
+#define DEFINE_BLOCK(NAME, MR, T, G, W, FMA, ATTR)                                             \
+    ATTR static inline void NAME##_##MR(const T *xt, const W *wb, int K, __m512 *acc_out,          \
                                    __m512i *iacc_out) {                                      \
         __m512 acc[MR];                                                                      \
         __m512i iacc[MR];                                                                    \
@@ -91,12 +97,12 @@ static inline int32_t word(const void *p) {
             : "m"(*(const int32_t *)(xs + 2 * m)), "v"(w))
 #define FMA_S8 iacc[m] = _mm512_dpbusd_epi32(iacc[m], _mm512_set1_epi32(word(xs + 4 * m)), w)
 
-DEFINE_BLOCK(block_f32, 8, float, 1, float, FMA_F32)
-DEFINE_BLOCK(block_f32, 16, float, 1, float, FMA_F32)
-DEFINE_BLOCK(block_bf16, 8, uint16_t, 2, uint16_t, FMA_BF16)
-DEFINE_BLOCK(block_bf16, 16, uint16_t, 2, uint16_t, FMA_BF16)
-DEFINE_BLOCK(block_s8, 8, uint8_t, 4, int8_t, FMA_S8)
-DEFINE_BLOCK(block_s8, 16, uint8_t, 4, int8_t, FMA_S8)
+DEFINE_BLOCK(block_f32, 8, float, 1, float, FMA_F32, AVX512)
+DEFINE_BLOCK(block_f32, 16, float, 1, float, FMA_F32, AVX512)
+DEFINE_BLOCK(block_bf16, 8, uint16_t, 2, uint16_t, FMA_BF16, AVX512_BF16)
+DEFINE_BLOCK(block_bf16, 16, uint16_t, 2, uint16_t, FMA_BF16, AVX512_BF16)
+DEFINE_BLOCK(block_s8, 8, uint8_t, 4, int8_t, FMA_S8, AVX512_VNNI)
+DEFINE_BLOCK(block_s8, 16, uint8_t, 4, int8_t, FMA_S8, AVX512_VNNI)
 
 #define RUN_BLOCK(NAME, xt, wb, K, rows, acc, iacc)                                          \
     do {                                                                                     \
@@ -107,8 +113,8 @@ DEFINE_BLOCK(block_s8, 16, uint8_t, 4, int8_t, FMA_S8)
     } while (0)
 
 /* fp32 and bf16: fp32 sums plus the fp32 bias (or NULL), stored by STORE(dst, mask, sums). */
-#define DEFINE_FLOAT_GEMM(NAME, T, BLOCK, G, STORE)                                          \
-    int NAME(const T *x, const T *packed, const float *bias, T *out, int rows, int N, int K,  \
+#define DEFINE_FLOAT_GEMM(NAME, T, BLOCK, G, STORE, ATTR)                                    \
+    ATTR int NAME(const T *x, const T *packed, const float *bias, T *out, int rows, int N, int K,  \
              int threads) {                                                                  \
         T *xt = transpose_rows(x, rows, K, sizeof(T), G);                                    \
         if (!xt) return -1;                                                                  \
@@ -133,13 +139,13 @@ DEFINE_BLOCK(block_s8, 16, uint8_t, 4, int8_t, FMA_S8)
 #define STORE_BF16(dst, mask, v)                                                             \
     _mm256_mask_storeu_epi16(dst, mask, (__m256i)_mm512_cvtneps_pbh(v))
 
-DEFINE_FLOAT_GEMM(skinny_gemm_f32, float, block_f32, 1, STORE_F32)
-DEFINE_FLOAT_GEMM(skinny_gemm_bf16, uint16_t, block_bf16, 2, STORE_BF16)
+DEFINE_FLOAT_GEMM(skinny_gemm_f32, float, block_f32, 1, STORE_F32, AVX512)
+DEFINE_FLOAT_GEMM(skinny_gemm_bf16, uint16_t, block_bf16, 2, STORE_BF16, AVX512_BF16)
 
 /* Row of K fp32 -> K uint8 with x ~ scale * (q - zero); zero in [0, 255]. Rounding is to
  * nearest even, as nearbyintf. A row with a NaN or an infinity gets scale NaN: its outputs
  * are NaN, as in fp32. */
-static void quantize_row(const float *x, int K, uint8_t *xq, float *scale, int32_t *zero) {
+AVX512 static void quantize_row(const float *x, int K, uint8_t *xq, float *scale, int32_t *zero) {
     __m512 lo = _mm512_setzero_ps(), hi = _mm512_setzero_ps(); /* the range holds 0 */
     __mmask16 bad = 0;
     for (int k = 0; k < K; k += 16) {
@@ -176,7 +182,7 @@ static void quantize_row(const float *x, int K, uint8_t *xq, float *scale, int32
 }
 
 /* x fp32 [rows, K]; w_scale, colsum: [N]; bias fp32 or NULL; out fp32 [rows, N]. */
-int skinny_gemm_s8(const float *x, const int8_t *packed, const float *w_scale,
+AVX512_VNNI int skinny_gemm_s8(const float *x, const int8_t *packed, const float *w_scale,
                    const int32_t *colsum, const float *bias, float *out, int rows, int N, int K,
                    int threads) {
     uint8_t *xq = malloc((size_t)rows * K);
@@ -211,5 +217,5 @@ int skinny_gemm_s8(const float *x, const int8_t *packed, const float *w_scale,
     return 0;
 }
 
-/* So the loader can check it has the build it expects. */
-int skinny_gemm_abi(void) { return 6; }
+/* So the loader can check it has the build it expects (native.py's ABI). */
+int jina_clip_native_abi(void) { return 7; }

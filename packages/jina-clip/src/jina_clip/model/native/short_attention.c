@@ -1,0 +1,292 @@
+/* Attention over short sequences on AVX-512 CPUs, head dim 64, fp32 or bf16:
+ *
+ *   out[b, i, h, :] = sum_{j < n_b} softmax_j(scale * q_i . k_j - slope_h * |i - j|) v_j
+ *
+ * (slope_h = 0 without ALiBi; n_b = the real tokens of sequence b, keys past it are padding
+ * and get no weight, as with a right-padded key mask). One (sequence, head) per task: its keys
+ * are transposed once into a scratch buffer, then 4 queries at a time get their scores (fp32
+ * sums, 16 in registers), the bias, a softmax in fp32 and the weighted sum of the values.
+ * PyTorch's CPU flash attention spends most of a 128-token batch's attention time in the
+ * per-block GEMM calls it makes for such short blocks; here the whole head is one loop nest
+ * (docs/performance.md, "Short attention").
+ *
+ * bf16 follows PyTorch's flash attention: bf16 x bf16 products summed in fp32 (vdpbf16ps),
+ * fp32 softmax, the unnormalised weights rounded to bf16 for the sum over values (fp32
+ * accumulation), divided by the fp32 row sum at the end, rounded to nearest even once.
+ * q, k, v are read through strides (elements) per sequence, head and token, so the fused QKV
+ * projection's output is used in place; out is [B, L, H, 64], the layout the output
+ * projection reads. Every entry point returns 0, or -1 when it cannot allocate its scratch.
+ * Built with the other kernels into one library by jina_clip/model/native.py.
+ */
+#include <immintrin.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define HD 64 /* head dim */
+#define QR 4  /* queries per block */
+
+#define AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,fma")))
+#define AVX512_BF16 __attribute__((target("avx512f,avx512bw,avx512vl,fma,avx512bf16")))
+
+/* exp(x) in fp32 to about 1 ulp (Cephes' expf: x = n ln2 + r, |r| <= ln2 / 2, a degree-7
+ * polynomial in r, times 2^n). NaN in, NaN out; below -88 it returns exp(-88) (~6e-39),
+ * which is 0 next to the row maximum's 1. */
+AVX512 static inline __m512 exp_ps(__m512 x) {
+    x = _mm512_max_ps(_mm512_set1_ps(-88.f), x); /* the second operand wins on NaN */
+    x = _mm512_min_ps(_mm512_set1_ps(88.f), x);
+    const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                          _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+    p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.f)));
+    return _mm512_scalef_ps(p, n);
+}
+
+static inline __mmask16 keys_mask(int n, int j) {
+    return n - j >= 16 ? (__mmask16)0xffff : (n - j <= 0 ? 0 : (__mmask16)((1u << (n - j)) - 1u));
+}
+
+/* Rows r < rows of S [QR][lp] (raw q.k sums): scale, add the bias of query i0 + r, softmax over
+ * the first n keys in place (fp32, unnormalised), zero past n; the row sums go to sum[r]. */
+AVX512 static void softmax_rows(float *S, int lp, int rows, int i0, int n, float scale,
+                                float slope, float *sum) {
+    const __m512 iota = _mm512_setr_ps(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    const __m512 sc = _mm512_set1_ps(scale), neg = _mm512_set1_ps(-slope);
+    for (int r = 0; r < rows; r++) {
+        float *s = S + (size_t)r * lp;
+        const __m512 qi = _mm512_set1_ps((float)(i0 + r));
+        __m512 mx = _mm512_set1_ps(-__builtin_inff());
+        for (int j = 0; j < n; j += 16) {
+            const __mmask16 m = keys_mask(n, j);
+            const __m512 dist = _mm512_abs_ps(_mm512_sub_ps(
+                qi, _mm512_add_ps(iota, _mm512_set1_ps((float)j))));
+            /* bias = -slope * |i - j| in fp32, then scale * score + bias */
+            const __m512 x = _mm512_add_ps(_mm512_mul_ps(_mm512_loadu_ps(s + j), sc),
+                                           _mm512_mul_ps(dist, neg));
+            _mm512_storeu_ps(s + j, x);
+            mx = _mm512_mask_max_ps(mx, m, x, mx); /* NaN scores reach the sum below */
+        }
+        const __m512 top = _mm512_set1_ps(_mm512_reduce_max_ps(mx));
+        __m512 acc = _mm512_setzero_ps();
+        for (int j = 0; j < lp; j += 16) {
+            const __mmask16 m = keys_mask(n, j);
+            const __m512 e = _mm512_maskz_mov_ps(m, exp_ps(_mm512_sub_ps(_mm512_loadu_ps(s + j),
+                                                                         top)));
+            acc = _mm512_add_ps(acc, e);
+            _mm512_storeu_ps(s + j, e);
+        }
+        sum[r] = _mm512_reduce_add_ps(acc);
+    }
+}
+
+/* ------------------------------------------------------------------------------ fp32 -- */
+
+/* S[r][jb + 16c] = q_r . k_{jb + 16c ..} for C key vectors; kt is [HD][lp]. */
+#define QK_F32(C)                                                                            \
+    AVX512 static inline void qk_f32_##C(const float *qb, const float *kt, int lp, int jb,   \
+                                         float *S) {                                         \
+        __m512 acc[QR][C];                                                                   \
+        for (int r = 0; r < QR; r++)                                                         \
+            for (int c = 0; c < C; c++) acc[r][c] = _mm512_setzero_ps();                     \
+        for (int d = 0; d < HD; d++) {                                                       \
+            __m512 w[C];                                                                     \
+            for (int c = 0; c < C; c++) w[c] = _mm512_loadu_ps(kt + (size_t)d * lp + jb + 16 * c); \
+            for (int r = 0; r < QR; r++) {                                                   \
+                const __m512 b = _mm512_set1_ps(qb[r * HD + d]);                             \
+                for (int c = 0; c < C; c++) acc[r][c] = _mm512_fmadd_ps(b, w[c], acc[r][c]); \
+            }                                                                                \
+        }                                                                                    \
+        for (int r = 0; r < QR; r++)                                                         \
+            for (int c = 0; c < C; c++) _mm512_storeu_ps(S + (size_t)r * lp + jb + 16 * c, acc[r][c]); \
+    }
+QK_F32(4)
+QK_F32(1)
+
+AVX512 static void head_f32(const float *q, const float *k, const float *v, int64_t qs,
+                            int64_t ks, int64_t vs, float *out, int64_t os, int L, int n,
+                            float slope, float scale, float *kt, float *S, float *qb) {
+    const int lp = (n + 15) / 16 * 16;
+    for (int d = 0; d < HD; d++) {
+        float *row = kt + (size_t)d * lp;
+        for (int j = 0; j < n; j++) row[j] = k[(size_t)j * ks + d];
+        for (int j = n; j < lp; j++) row[j] = 0.f;
+    }
+    float sum[QR];
+    for (int i0 = 0; i0 < L; i0 += QR) {
+        const int rows = L - i0 < QR ? L - i0 : QR;
+        memset(qb, 0, sizeof(float) * QR * HD);
+        for (int r = 0; r < rows; r++) memcpy(qb + r * HD, q + (size_t)(i0 + r) * qs, sizeof(float) * HD);
+        int jb = 0;
+        for (; jb + 64 <= lp; jb += 64) qk_f32_4(qb, kt, lp, jb, S);
+        for (; jb < lp; jb += 16) qk_f32_1(qb, kt, lp, jb, S);
+        softmax_rows(S, lp, rows, i0, n, scale, slope, sum);
+        __m512 acc[QR][HD / 16];
+        for (int r = 0; r < QR; r++)
+            for (int c = 0; c < HD / 16; c++) acc[r][c] = _mm512_setzero_ps();
+        for (int j = 0; j < n; j++) {
+            __m512 w[HD / 16];
+            for (int c = 0; c < HD / 16; c++) w[c] = _mm512_loadu_ps(v + (size_t)j * vs + 16 * c);
+            for (int r = 0; r < QR; r++) {
+                const __m512 p = _mm512_set1_ps(S[(size_t)r * lp + j]);
+                for (int c = 0; c < HD / 16; c++) acc[r][c] = _mm512_fmadd_ps(p, w[c], acc[r][c]);
+            }
+        }
+        for (int r = 0; r < rows; r++) {
+            const __m512 inv = _mm512_set1_ps(1.f / sum[r]);
+            for (int c = 0; c < HD / 16; c++)
+                _mm512_storeu_ps(out + (size_t)(i0 + r) * os + 16 * c, _mm512_mul_ps(acc[r][c], inv));
+        }
+    }
+}
+
+/* ------------------------------------------------------------------------------ bf16 -- */
+
+static inline int32_t word(const void *p) {
+    int32_t v;
+    memcpy(&v, p, sizeof v);
+    return v;
+}
+
+/* kt is [HD/2][lp] words: word (p, j) = k_j[2p], k_j[2p + 1]. */
+#define QK_BF16(C)                                                                           \
+    AVX512_BF16 static inline void qk_bf16_##C(const uint16_t *qb, const int32_t *kt, int lp, \
+                                               int jb, float *S) {                           \
+        __m512 acc[QR][C];                                                                   \
+        for (int r = 0; r < QR; r++)                                                         \
+            for (int c = 0; c < C; c++) acc[r][c] = _mm512_setzero_ps();                     \
+        for (int p = 0; p < HD / 2; p++) {                                                   \
+            __m512i w[C];                                                                    \
+            for (int c = 0; c < C; c++)                                                      \
+                w[c] = _mm512_loadu_si512((const void *)(kt + (size_t)p * lp + jb + 16 * c)); \
+            for (int r = 0; r < QR; r++) {                                                   \
+                const __m512i b = _mm512_set1_epi32(word(qb + r * HD + 2 * p));              \
+                for (int c = 0; c < C; c++)                                                  \
+                    acc[r][c] = _mm512_dpbf16_ps(acc[r][c], (__m512bh)b, (__m512bh)w[c]);    \
+            }                                                                                \
+        }                                                                                    \
+        for (int r = 0; r < QR; r++)                                                         \
+            for (int c = 0; c < C; c++) _mm512_storeu_ps(S + (size_t)r * lp + jb + 16 * c, acc[r][c]); \
+    }
+QK_BF16(4)
+QK_BF16(1)
+
+/* vt is [lp/2][HD] words: word (t, d) = v_{2t}[d], v_{2t + 1}[d] (zero rows past n). */
+AVX512_BF16 static void pack_values_bf16(const uint16_t *v, int64_t vs, int n, int lp,
+                                         int32_t *vt) {
+    const __m512i lo = _mm512_setr_epi32(0x200000, 0x210001, 0x220002, 0x230003, 0x240004,
+                                         0x250005, 0x260006, 0x270007, 0x280008, 0x290009,
+                                         0x2a000a, 0x2b000b, 0x2c000c, 0x2d000d, 0x2e000e,
+                                         0x2f000f);
+    const __m512i hi = _mm512_add_epi16(lo, _mm512_set1_epi16(16));
+    for (int t = 0; t < lp / 2; t++) {
+        const int j = 2 * t;
+        for (int half = 0; half < HD; half += 32) {
+            const __m512i a = j < n ? _mm512_loadu_si512((const void *)(v + (size_t)j * vs + half))
+                                    : _mm512_setzero_si512();
+            const __m512i b = j + 1 < n
+                                  ? _mm512_loadu_si512((const void *)(v + (size_t)(j + 1) * vs + half))
+                                  : _mm512_setzero_si512();
+            _mm512_storeu_si512((void *)(vt + (size_t)t * HD + half),
+                                _mm512_permutex2var_epi16(a, lo, b));
+            _mm512_storeu_si512((void *)(vt + (size_t)t * HD + half + 16),
+                                _mm512_permutex2var_epi16(a, hi, b));
+        }
+    }
+}
+
+AVX512_BF16 static void head_bf16(const uint16_t *q, const uint16_t *k, const uint16_t *v,
+                                  int64_t qs, int64_t ks, int64_t vs, uint16_t *out, int64_t os,
+                                  int L, int n, float slope, float scale, int32_t *kt,
+                                  int32_t *vt, float *S, uint16_t *P, uint16_t *qb) {
+    const int lp = (n + 15) / 16 * 16;
+    for (int p = 0; p < HD / 2; p++) {
+        int32_t *row = kt + (size_t)p * lp;
+        for (int j = 0; j < n; j++) row[j] = word(k + (size_t)j * ks + 2 * p);
+        for (int j = n; j < lp; j++) row[j] = 0;
+    }
+    pack_values_bf16(v, vs, n, lp, vt);
+    float sum[QR];
+    for (int i0 = 0; i0 < L; i0 += QR) {
+        const int rows = L - i0 < QR ? L - i0 : QR;
+        memset(qb, 0, sizeof(uint16_t) * QR * HD);
+        for (int r = 0; r < rows; r++)
+            memcpy(qb + r * HD, q + (size_t)(i0 + r) * qs, sizeof(uint16_t) * HD);
+        int jb = 0;
+        for (; jb + 64 <= lp; jb += 64) qk_bf16_4(qb, kt, lp, jb, S);
+        for (; jb < lp; jb += 16) qk_bf16_1(qb, kt, lp, jb, S);
+        softmax_rows(S, lp, rows, i0, n, scale, slope, sum);
+        for (int r = 0; r < QR; r++)
+            for (int j = 0; j < lp; j += 16)
+                _mm256_storeu_si256((__m256i *)(P + (size_t)r * lp + j),
+                                    (__m256i)_mm512_cvtneps_pbh(_mm512_loadu_ps(S + (size_t)r * lp + j)));
+        __m512 acc[QR][HD / 16];
+        for (int r = 0; r < QR; r++)
+            for (int c = 0; c < HD / 16; c++) acc[r][c] = _mm512_setzero_ps();
+        for (int t = 0; t < (n + 1) / 2; t++) {
+            __m512i w[HD / 16];
+            for (int c = 0; c < HD / 16; c++)
+                w[c] = _mm512_loadu_si512((const void *)(vt + (size_t)t * HD + 16 * c));
+            for (int r = 0; r < QR; r++) {
+                const __m512i p = _mm512_set1_epi32(word(P + (size_t)r * lp + 2 * t));
+                for (int c = 0; c < HD / 16; c++)
+                    acc[r][c] = _mm512_dpbf16_ps(acc[r][c], (__m512bh)p, (__m512bh)w[c]);
+            }
+        }
+        for (int r = 0; r < rows; r++) {
+            const __m512 inv = _mm512_set1_ps(1.f / sum[r]);
+            for (int c = 0; c < HD / 16; c++)
+                _mm256_storeu_si256((__m256i *)(out + (size_t)(i0 + r) * os + 16 * c),
+                                    (__m256i)_mm512_cvtneps_pbh(_mm512_mul_ps(acc[r][c], inv)));
+        }
+    }
+}
+
+/* ------------------------------------------------------------------------ entry points -- */
+
+/* strides: q (b, h, token), k (b, h, token), v (b, h, token), in elements; lengths: [B] real
+ * tokens (1..L) or NULL for all L; slopes: [H] or NULL for no bias. out: [B, L, H, 64]. */
+#define DEFINE_ATTENTION(NAME, T, HEAD, SCRATCH, ...)                                        \
+    int NAME(const T *q, const T *k, const T *v, const int64_t *st, T *out, int B, int H,   \
+             int L, const int32_t *lengths, const float *slopes, float scale, int threads) { \
+        int failed = 0;                                                                      \
+        const int lp = (L + 15) / 16 * 16;                                                   \
+        _Pragma("omp parallel num_threads(threads)") {                                       \
+            SCRATCH;                                                                         \
+            if (!ok) {                                                                       \
+                _Pragma("omp atomic write") failed = 1;                                      \
+            }                                                                                \
+            _Pragma("omp for schedule(static)") for (int task = 0; task < B * H; task++) {   \
+                if (!ok) continue;                                                           \
+                const int b = task / H, h = task % H;                                        \
+                const int n = lengths ? lengths[b] : L;                                      \
+                HEAD(q + b * st[0] + h * st[1], k + b * st[3] + h * st[4],                   \
+                     v + b * st[6] + h * st[7], st[2], st[5], st[8],                         \
+                     out + ((size_t)b * L * H + h) * HD, (int64_t)H * HD, L, n,              \
+                     slopes ? slopes[h] : 0.f, scale, __VA_ARGS__);                          \
+            }                                                                                \
+            free(mem);                                                                       \
+        }                                                                                    \
+        return failed ? -1 : 0;                                                              \
+    }
+
+#define SCRATCH_F32                                                                          \
+    float *mem = aligned_alloc(64, sizeof(float) * ((size_t)HD * lp + (size_t)QR * lp + QR * HD)); \
+    const int ok = mem != NULL;                                                              \
+    float *kt = mem, *S = mem + (size_t)HD * lp, *qb = S + (size_t)QR * lp
+#define SCRATCH_BF16                                                                         \
+    char *mem = aligned_alloc(64, 4 * ((size_t)HD / 2 * lp + (size_t)lp / 2 * HD + (size_t)QR * lp) + \
+                                      2 * ((size_t)QR * lp + QR * HD) + 64);                 \
+    const int ok = mem != NULL;                                                              \
+    int32_t *kt = (int32_t *)mem, *vt = kt + (size_t)HD / 2 * lp;                            \
+    float *S = (float *)(vt + (size_t)lp / 2 * HD);                                          \
+    uint16_t *P = (uint16_t *)(S + (size_t)QR * lp), *qb = P + (size_t)QR * lp
+
+DEFINE_ATTENTION(short_attention_f32, float, head_f32, SCRATCH_F32, kt, S, qb)
+DEFINE_ATTENTION(short_attention_bf16, uint16_t, head_bf16, SCRATCH_BF16, kt, vt, S, P, qb)
