@@ -14,7 +14,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from jina_clip.model import JinaCLIPModel, alibi_slopes, native, short_attention
+from jina_clip.model import JinaCLIPModel, alibi_slopes, native, short_attention, xlmr_tower
+from jina_clip.model.rope import apply_rope
 from jina_clip.testing import write_tiny_checkpoint
 from jina_clip.testing_v2 import write_tiny_v2_checkpoint
 
@@ -121,6 +122,32 @@ def test_a_nan_stays_in_its_sequence(dtype: torch.dtype) -> None:
     assert torch.isfinite(got[0, [0, 2]]).all() and torch.isfinite(got[1]).all()
 
 
+@pytest.mark.parametrize("interleaved", [True, False], ids=["pairs", "halves"])
+def test_rotary_inside_equals_rotating_first(dtype: torch.dtype, interleaved: bool) -> None:
+    """The kernel's rotary embedding is the towers' own: EVA02's adjacent pairs from token 1
+    (vision), NeoX's halves from token 0 (v2's text)."""
+    q, k, v = _qkv(2, 30, dtype, seed=3)
+    start = 1 if interleaved else 0
+    g = torch.Generator().manual_seed(8)
+    angles = torch.rand(30 - start, 64, generator=g) * 6
+    cos, sin = angles.cos(), angles.sin()
+    rotate = apply_rope if interleaved else (
+        lambda x, c, s: xlmr_tower._rotate(x.float(), c, s).to(x.dtype))
+
+    def rotated(x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([x[:, :, :start], rotate(x[:, :, start:], cos, sin)], dim=2)
+
+    with torch.inference_mode():
+        got = short_attention.attention(
+            q, k, v, rotary=short_attention.Rotary(cos, sin, start, interleaved))
+        want = short_attention.attention(rotated(q), rotated(k), v)
+        assert short_attention.attention(  # tables of the wrong length: not taken
+            q, k, v, rotary=short_attention.Rotary(cos[1:], sin[1:], start, interleaved)) is None
+    assert got is not None and want is not None
+    tol = 1e-6 if dtype == torch.float32 else 2e-2  # bf16: a rotated q or k may round apart
+    torch.testing.assert_close(got.float(), want.float(), atol=tol, rtol=0)
+
+
 def test_not_taken_where_it_cannot_run(monkeypatch: pytest.MonkeyPatch) -> None:
     _library()
     q, k, v = _qkv(1, 8, torch.float32, seed=1)
@@ -210,17 +237,20 @@ def test_v1_towers_take_it_and_match_the_reference(head64_v1: pathlib.Path,
     torch.testing.assert_close(image, naive.image(pixels).float(), atol=1e-5, rtol=0)
 
 
-def test_v2_text_tower_takes_it_and_matches_the_reference(
+def test_v2_towers_take_it_and_match_the_reference(
     head64_v2: pathlib.Path, calls: list[tuple[int, ...]]
 ) -> None:
     _library()
     model = JinaCLIPModel.from_pretrained(head64_v2)
     naive = _reference("reference_model_v2", "NaiveJinaCLIPV2")(head64_v2)
     ids = _ids([40, 9, 25], pad=1, first=0, last=2)
+    pixels = torch.randn(2, 3, 100, 100, generator=torch.Generator().manual_seed(3))
     with torch.inference_mode():
-        got = model.encode_text(ids, ids != 1)
+        got, image = model.encode_text(ids, ids != 1), model.encode_image(pixels)
     assert calls.count((3, 2, 40, 64)) == 2  # both text layers
+    assert calls.count((2, 2, 50, 64)) == 2  # and both vision layers
     torch.testing.assert_close(got, naive.text(ids).float(), atol=1e-5, rtol=0)
+    torch.testing.assert_close(image, naive.image(pixels).float(), atol=1e-5, rtol=0)
 
 
 def test_off_gives_the_same_vectors_and_bf16_stays_close(

@@ -161,12 +161,23 @@ def linear(
         return out.view(*x.shape[:-1], weight.shape[0])
     padded = row_bucket(rows)
     if padded != rows:  # zero rows in, garbage-free rows out, sliced off below
-        flat = F.pad(flat, (0, 0, 0, padded - rows))
+        flat = _padded_rows(flat, padded)
     flat = flat if flat.is_contiguous() else flat.contiguous()
     packed, _ = _packed(owner, "_onednn_weight", weight, None, _pack_onednn)
     out = torch.ops.mkldnn._linear_pointwise(
         flat, packed, None if bias is None else bias.detach(), "none", [], "")
     return out[:rows].view(*x.shape[:-1], weight.shape[0])
+
+
+def _padded_rows(flat: torch.Tensor, padded: int) -> torch.Tensor:
+    """``flat`` [rows, K] with zero rows appended up to ``padded``: one copy, and only the new
+    rows zeroed (``F.pad`` fills the whole buffer first: ~2.5 % of a batch of images in fp32,
+    whose 16 x 197 rows are no bucket size)."""
+    rows = flat.shape[0]
+    out = flat.new_empty(padded, flat.shape[1])
+    out[:rows].copy_(flat)
+    out[rows:].zero_()
+    return out
 
 
 def _packed(

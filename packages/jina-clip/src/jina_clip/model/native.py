@@ -37,7 +37,7 @@ SOURCES = tuple(Path(__file__).with_name("native") / name
 FLAGS = ("-O3", "-shared", "-fPIC", "-fopenmp", "-mavx512f", "-mavx512bw", "-mavx512vl",
          "-mfma")
 #: What ``jina_clip_native_abi()`` returns in the build this module expects.
-ABI = 7
+ABI = 8
 _COMPILE_TIMEOUT_S = 120
 _BASELINE = frozenset({"avx512f", "avx512bw", "avx512vl", "fma"})
 
@@ -86,7 +86,7 @@ def _declare(lib: ctypes.CDLL) -> None:
         fn.argtypes, fn.restype = [ptr] * 4 + [i32] * 4, i32
     lib.skinny_gemm_s8.argtypes, lib.skinny_gemm_s8.restype = [ptr] * 6 + [i32] * 4, i32
     for fn in (lib.short_attention_f32, lib.short_attention_bf16):
-        fn.argtypes = [ptr] * 5 + [i32] * 3 + [ptr] * 2 + [ctypes.c_float, i32]
+        fn.argtypes = [ptr] * 5 + [i32] * 3 + [ptr] * 4 + [i32, i32, ctypes.c_float, i32]
         fn.restype = i32
     for fn in (lib.gelu_mul_f32, lib.gelu_mul_bf16):
         fn.argtypes = [ptr] * 3 + [ctypes.c_int64, i32, ctypes.c_int64, i32]

@@ -15,14 +15,30 @@ and the caller runs ``scaled_dot_product_attention`` instead.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 
 from . import native
 
-__all__ = ["HEAD_DIM", "attention", "right_padded_lengths"]
+__all__ = ["HEAD_DIM", "Rotary", "attention", "right_padded_lengths"]
 
 #: The only head width the kernel is built for (every jina-clip tower has it).
 HEAD_DIM = 64
+
+
+@dataclass(frozen=True)
+class Rotary:
+    """Rotary position embedding for the kernel to apply to q and k first, as the towers do:
+    ``x * cos + rotate(x) * sin`` in fp32, rounded back to the input dtype, for tokens
+    ``start`` on (row ``t - start`` of the tables)."""
+
+    cos: torch.Tensor  #: [tokens - start, 64] fp32
+    sin: torch.Tensor  #: [tokens - start, 64] fp32
+    start: int
+    #: ``True``: adjacent pairs (EVA02, ``rotate_half_interleaved``); ``False``: the two halves
+    #: (NeoX style, v2's text tower).
+    interleaved: bool
 
 
 def right_padded_lengths(key_padding: torch.Tensor) -> torch.Tensor | None:
@@ -38,18 +54,25 @@ def right_padded_lengths(key_padding: torch.Tensor) -> torch.Tensor | None:
 
 def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *,
               lengths: torch.Tensor | None = None, slopes: torch.Tensor | None = None,
-              ) -> torch.Tensor | None:
+              rotary: Rotary | None = None) -> torch.Tensor | None:
     """``softmax(q k^T / sqrt(64) - slope_h |i - j|) v`` over each sequence's first
     ``lengths[b]`` keys, for ``[B, H, L, 64]`` ``q``, ``k``, ``v`` (any strides with unit
     last stride: the views of a fused QKV projection); ``slopes`` [H] fp32 or ``None`` for no
-    bias. Returns ``[B, H, L, 64]``, a view of a ``[B, L, H, 64]`` tensor (so
-    ``transpose(1, 2).reshape(B, L, -1)`` is free), or ``None`` where the kernel cannot run."""
+    bias; ``rotary``: q and k rotated first. Returns ``[B, H, L, 64]``, a view of a
+    ``[B, L, H, 64]`` tensor (so ``transpose(1, 2).reshape(B, L, -1)`` is free), or ``None``
+    where the kernel cannot run."""
     kernel = _kernel(q, k, v)
     if kernel is None:
         return None
     batch, heads, length, dim = q.shape
     if length == 0 or batch * heads == 0:
         return None
+    if rotary is not None:
+        rows = length - rotary.start
+        tables = (rotary.cos, rotary.sin)
+        if rows < 0 or any(t.shape != (rows, dim) or t.dtype != torch.float32
+                           or t.device.type != "cpu" or not t.is_contiguous() for t in tables):
+            return None
     strides = torch.tensor([*q.stride()[:3], *k.stride()[:3], *v.stride()[:3]],
                            dtype=torch.int64)
     if lengths is not None:
@@ -60,8 +83,12 @@ def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *,
     status = kernel(q.data_ptr(), k.data_ptr(), v.data_ptr(), strides.data_ptr(),
                     out.data_ptr(), batch, heads, length,
                     None if lengths is None else lengths.data_ptr(),
-                    None if slopes is None else slopes.data_ptr(), dim**-0.5,
-                    torch.get_num_threads())
+                    None if slopes is None else slopes.data_ptr(),
+                    None if rotary is None else rotary.cos.data_ptr(),
+                    None if rotary is None else rotary.sin.data_ptr(),
+                    0 if rotary is None else rotary.start,
+                    0 if rotary is None else (1 if rotary.interleaved else 2),
+                    dim**-0.5, torch.get_num_threads())
     if status != 0:
         raise MemoryError("attention kernel: out of memory")
     return out.transpose(1, 2)

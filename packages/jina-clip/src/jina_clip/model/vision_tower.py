@@ -54,10 +54,12 @@ class Attention(nn.Module):
         q = self._heads(linear(x, self.q_proj.weight, self.q_bias, self.q_proj))
         k = self._heads(self.k_proj(x))
         v = self._heads(linear(x, self.v_proj.weight, self.v_bias, self.v_proj))
-        q = torch.cat([q[:, :, :1], apply_rope(q[:, :, 1:], cos, sin)], dim=2)  # CLS unrotated
-        k = torch.cat([k[:, :, :1], apply_rope(k[:, :, 1:], cos, sin)], dim=2)
-        out = short_attention.attention(q, k, v)  # [B, H, N, D]; our kernel on CPU
+        # our kernel on CPU, RoPE applied inside (patch tokens only: from token 1)
+        out = short_attention.attention(
+            q, k, v, rotary=short_attention.Rotary(cos, sin, 1, True))  # [B, H, N, D]
         if out is None:
+            q = torch.cat([q[:, :, :1], apply_rope(q[:, :, 1:], cos, sin)], dim=2)  # CLS as is
+            k = torch.cat([k[:, :, :1], apply_rope(k[:, :, 1:], cos, sin)], dim=2)
             out = F.scaled_dot_product_attention(q, k, v)
         out = out.transpose(1, 2).flatten(2)  # [B, N, H*D]
         return self.proj(self.inner_attn_ln(out))

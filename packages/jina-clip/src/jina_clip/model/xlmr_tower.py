@@ -73,14 +73,15 @@ class RotarySelfAttention(nn.Module):
         qkv = self.Wqkv(x).view(B, L, 3, self.num_heads, self.head_dim)
         q, k, v = qkv.permute(2, 0, 3, 1, 4).unbind(0)  # each [B, H, L, D]
         cos, sin = rotary
+        fast = (short_attention.attention(  # our kernel on CPU, rotary applied inside
+            q, k, v, lengths=lengths, rotary=short_attention.Rotary(cos, sin, 0, False))
+            if key_mask is None or lengths is not None else None)
+        if fast is not None:
+            return self.out_proj(fast.transpose(1, 2).reshape(B, L, -1))
         q = _rotate(q.float(), cos, sin).to(v.dtype)
         k = _rotate(k.float(), cos, sin).to(v.dtype)
         chunk = max(1, min(L, budget // max(1, B * self.num_heads * L)))
-        fast = (short_attention.attention(q, k, v, lengths=lengths)
-                if key_mask is None or lengths is not None else None)
-        if fast is not None:
-            out = fast
-        elif chunk >= L:
+        if chunk >= L:
             out = F.scaled_dot_product_attention(q, k, v, attn_mask=key_mask)
         else:
             out = torch.empty_like(q)

@@ -15,7 +15,11 @@
  * accumulation), divided by the fp32 row sum at the end, rounded to nearest even once.
  * q, k, v are read through strides (elements) per sequence, head and token, so the fused QKV
  * projection's output is used in place; out is [B, L, H, 64], the layout the output
- * projection reads. Every entry point returns 0, or -1 when it cannot allocate its scratch.
+ * projection reads. Optionally q and k are rotated first (rotary position embedding, tokens
+ * from `rope_from` on, with row t - rope_from of the fp32 cos/sin tables [*, 64]; mode 1:
+ * adjacent pairs, EVA02's vision towers; mode 2: the two halves, v2's text tower), in fp32 as
+ * x * cos + rotate(x) * sin and rounded back to the input dtype, as the towers did in PyTorch.
+ * Every entry point returns 0, or -1 when it cannot allocate its scratch.
  * Built with the other kernels into one library by jina_clip/model/native.py.
  */
 #include <immintrin.h>
@@ -53,6 +57,60 @@ AVX512 static inline __m512 exp_ps(__m512 x) {
  * of kt never share one L1 set (a stride of a multiple of 4 KB put all 64 rows of a long
  * sequence's keys in one set: the fp32 kernel ran 2.4x slower at 4,096 tokens). */
 static inline int row_stride(int lp) { return (lp / 16) % 2 ? lp : lp + 16; }
+
+/* Rotary position embedding of q and k (see the top): NULL when off. */
+typedef struct {
+    const float *cos, *sin;
+    int from, mode;
+} Rope;
+
+AVX512 static inline __m512 negate(__m512 x, __mmask16 lanes) {
+    const __m512i bits = _mm512_castps_si512(x);
+    return _mm512_castsi512_ps(_mm512_mask_xor_epi32(bits, lanes, bits, _mm512_set1_epi32(INT32_MIN)));
+}
+
+/* x (64 fp32) rotated for table row c/s into out (may be x). */
+AVX512 static inline void rotate_f32(const __m512 *x, const float *c, const float *s, int mode,
+                                     __m512 *out) {
+    __m512 r[4];
+    if (mode == 1) /* (x0, x1, ...) -> (-x1, x0, -x3, x2, ...) */
+        for (int i = 0; i < 4; i++) r[i] = negate(_mm512_permute_ps(x[i], 0xB1), 0x5555);
+    else { /* (a, b) -> (-b, a) on the halves */
+        r[0] = negate(x[2], 0xffff), r[1] = negate(x[3], 0xffff), r[2] = x[0], r[3] = x[1];
+    }
+    for (int i = 0; i < 4; i++)
+        out[i] = _mm512_add_ps(_mm512_mul_ps(x[i], _mm512_loadu_ps(c + 16 * i)),
+                               _mm512_mul_ps(r[i], _mm512_loadu_ps(s + 16 * i)));
+}
+
+/* Row t of q or k (64 elements at src) into dst, rotated if t >= rope->from. */
+AVX512 static void rope_row_f32(const float *src, int t, const Rope *rope, float *dst) {
+    if (!rope || t < rope->from) {
+        memmove(dst, src, sizeof(float) * HD);
+        return;
+    }
+    const size_t row = (size_t)(t - rope->from) * HD;
+    __m512 x[4];
+    for (int i = 0; i < 4; i++) x[i] = _mm512_loadu_ps(src + 16 * i);
+    rotate_f32(x, rope->cos + row, rope->sin + row, rope->mode, x);
+    for (int i = 0; i < 4; i++) _mm512_storeu_ps(dst + 16 * i, x[i]);
+}
+
+AVX512_BF16 static void rope_row_bf16(const uint16_t *src, int t, const Rope *rope,
+                                      uint16_t *dst) {
+    if (!rope || t < rope->from) {
+        memmove(dst, src, sizeof(uint16_t) * HD);
+        return;
+    }
+    const size_t row = (size_t)(t - rope->from) * HD;
+    __m512 x[4];
+    for (int i = 0; i < 4; i++)
+        x[i] = _mm512_castsi512_ps(_mm512_slli_epi32(
+            _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(src + 16 * i))), 16));
+    rotate_f32(x, rope->cos + row, rope->sin + row, rope->mode, x);
+    for (int i = 0; i < 4; i++)
+        _mm256_storeu_si256((__m256i *)(dst + 16 * i), (__m256i)_mm512_cvtneps_pbh(x[i]));
+}
 
 static inline __mmask16 keys_mask(int n, int j) {
     return n - j >= 16 ? (__mmask16)0xffff : (n - j <= 0 ? 0 : (__mmask16)((1u << (n - j)) - 1u));
@@ -118,8 +176,13 @@ QK_F32(1)
 
 AVX512 static void head_f32(const float *q, const float *k, const float *v, int64_t qs,
                             int64_t ks, int64_t vs, float *out, int64_t os, int L, int n,
-                            float slope, float scale, float *kt, float *S, float *qb) {
+                            float slope, float scale, const Rope *rope, float *kt, float *S,
+                            float *qb, float *kr) {
     const int lp = (n + 15) / 16 * 16, ld = row_stride(lp);
+    if (rope) { /* the rotated keys, then read from there */
+        for (int j = 0; j < n; j++) rope_row_f32(k + (size_t)j * ks, j, rope, kr + (size_t)j * HD);
+        k = kr, ks = HD;
+    }
     for (int d = 0; d < HD; d++) {
         float *row = kt + (size_t)d * ld;
         for (int j = 0; j < n; j++) row[j] = k[(size_t)j * ks + d];
@@ -129,7 +192,7 @@ AVX512 static void head_f32(const float *q, const float *k, const float *v, int6
     for (int i0 = 0; i0 < L; i0 += QR) {
         const int rows = L - i0 < QR ? L - i0 : QR;
         memset(qb, 0, sizeof(float) * QR * HD);
-        for (int r = 0; r < rows; r++) memcpy(qb + r * HD, q + (size_t)(i0 + r) * qs, sizeof(float) * HD);
+        for (int r = 0; r < rows; r++) rope_row_f32(q + (size_t)(i0 + r) * qs, i0 + r, rope, qb + r * HD);
         int jb = 0;
         for (; jb + 64 <= lp; jb += 64) qk_f32_4(qb, kt, ld, jb, S);
         for (; jb < lp; jb += 16) qk_f32_1(qb, kt, ld, jb, S);
@@ -210,9 +273,14 @@ AVX512_BF16 static void pack_values_bf16(const uint16_t *v, int64_t vs, int n, i
 
 AVX512_BF16 static void head_bf16(const uint16_t *q, const uint16_t *k, const uint16_t *v,
                                   int64_t qs, int64_t ks, int64_t vs, uint16_t *out, int64_t os,
-                                  int L, int n, float slope, float scale, int32_t *kt,
-                                  int32_t *vt, float *S, uint16_t *P, uint16_t *qb) {
+                                  int L, int n, float slope, float scale, const Rope *rope,
+                                  int32_t *kt, int32_t *vt, float *S, uint16_t *P, uint16_t *qb,
+                                  uint16_t *kr) {
     const int lp = (n + 15) / 16 * 16, ld = row_stride(lp);
+    if (rope) { /* the rotated keys, then read from there */
+        for (int j = 0; j < n; j++) rope_row_bf16(k + (size_t)j * ks, j, rope, kr + (size_t)j * HD);
+        k = kr, ks = HD;
+    }
     for (int p = 0; p < HD / 2; p++) {
         int32_t *row = kt + (size_t)p * ld;
         for (int j = 0; j < n; j++) row[j] = word(k + (size_t)j * ks + 2 * p);
@@ -224,7 +292,7 @@ AVX512_BF16 static void head_bf16(const uint16_t *q, const uint16_t *k, const ui
         const int rows = L - i0 < QR ? L - i0 : QR;
         memset(qb, 0, sizeof(uint16_t) * QR * HD);
         for (int r = 0; r < rows; r++)
-            memcpy(qb + r * HD, q + (size_t)(i0 + r) * qs, sizeof(uint16_t) * HD);
+            rope_row_bf16(q + (size_t)(i0 + r) * qs, i0 + r, rope, qb + r * HD);
         int jb = 0;
         for (; jb + 64 <= lp; jb += 64) qk_bf16_4(qb, kt, ld, jb, S);
         for (; jb < lp; jb += 16) qk_bf16_1(qb, kt, ld, jb, S);
@@ -258,11 +326,14 @@ AVX512_BF16 static void head_bf16(const uint16_t *q, const uint16_t *k, const ui
 /* ------------------------------------------------------------------------ entry points -- */
 
 /* strides: q (b, h, token), k (b, h, token), v (b, h, token), in elements; lengths: [B] real
- * tokens (1..L) or NULL for all L; slopes: [H] or NULL for no bias. out: [B, L, H, 64]. */
+ * tokens (1..L) or NULL for all L; slopes: [H] or NULL for no bias; rope_mode 0 (off), 1 or 2
+ * with its cos/sin tables and first rotated token. out: [B, L, H, 64]. */
 #define DEFINE_ATTENTION(NAME, T, HEAD, SCRATCH, ...)                                        \
     int NAME(const T *q, const T *k, const T *v, const int64_t *st, T *out, int B, int H,   \
-             int L, const int32_t *lengths, const float *slopes, float scale, int threads) { \
+             int L, const int32_t *lengths, const float *slopes, const float *cos,           \
+             const float *sin, int rope_from, int rope_mode, float scale, int threads) {     \
         int failed = 0;                                                                      \
+        const Rope rp = {cos, sin, rope_from, rope_mode}, *rope = rope_mode ? &rp : NULL;    \
         const int lp = (L + 15) / 16 * 16 + 16; /* >= every row_stride() */                 \
         _Pragma("omp parallel num_threads(threads)") {                                       \
             SCRATCH;                                                                         \
@@ -276,7 +347,7 @@ AVX512_BF16 static void head_bf16(const uint16_t *q, const uint16_t *k, const ui
                 HEAD(q + b * st[0] + h * st[1], k + b * st[3] + h * st[4],                   \
                      v + b * st[6] + h * st[7], st[2], st[5], st[8],                         \
                      out + ((size_t)b * L * H + h) * HD, (int64_t)H * HD, L, n,              \
-                     slopes ? slopes[h] : 0.f, scale, __VA_ARGS__);                          \
+                     slopes ? slopes[h] : 0.f, scale, rope, __VA_ARGS__);                    \
             }                                                                                \
             free(mem);                                                                       \
         }                                                                                    \
@@ -284,16 +355,16 @@ AVX512_BF16 static void head_bf16(const uint16_t *q, const uint16_t *k, const ui
     }
 
 #define SCRATCH_F32                                                                          \
-    float *mem = aligned_alloc(64, sizeof(float) * ((size_t)HD * lp + (size_t)QR * lp + QR * HD)); \
+    float *mem = aligned_alloc(64, sizeof(float) * (2 * (size_t)HD * lp + (size_t)QR * lp + QR * HD)); \
     const int ok = mem != NULL;                                                              \
-    float *kt = mem, *S = mem + (size_t)HD * lp, *qb = S + (size_t)QR * lp
+    float *kt = mem, *S = mem + (size_t)HD * lp, *qb = S + (size_t)QR * lp, *kr = qb + QR * HD
 #define SCRATCH_BF16                                                                         \
     char *mem = aligned_alloc(64, 4 * ((size_t)HD / 2 * lp + (size_t)lp / 2 * HD + (size_t)QR * lp) + \
-                                      2 * ((size_t)QR * lp + QR * HD) + 64);                 \
+                                      2 * ((size_t)QR * lp + QR * HD + (size_t)lp * HD) + 64); \
     const int ok = mem != NULL;                                                              \
     int32_t *kt = (int32_t *)mem, *vt = kt + (size_t)HD / 2 * lp;                            \
     float *S = (float *)(vt + (size_t)lp / 2 * HD);                                          \
-    uint16_t *P = (uint16_t *)(S + (size_t)QR * lp), *qb = P + (size_t)QR * lp
+    uint16_t *P = (uint16_t *)(S + (size_t)QR * lp), *qb = P + (size_t)QR * lp, *kr = qb + QR * HD
 
-DEFINE_ATTENTION(short_attention_f32, float, head_f32, SCRATCH_F32, kt, S, qb)
-DEFINE_ATTENTION(short_attention_bf16, uint16_t, head_bf16, SCRATCH_BF16, kt, vt, S, P, qb)
+DEFINE_ATTENTION(short_attention_f32, float, head_f32, SCRATCH_F32, kt, S, qb, kr)
+DEFINE_ATTENTION(short_attention_bf16, uint16_t, head_bf16, SCRATCH_BF16, kt, vt, S, P, qb, kr)

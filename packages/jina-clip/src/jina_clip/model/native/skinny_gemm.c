@@ -218,4 +218,4 @@ AVX512_VNNI int skinny_gemm_s8(const float *x, const int8_t *packed, const float
 }
 
 /* So the loader can check it has the build it expects (native.py's ABI). */
-int jina_clip_native_abi(void) { return 7; }
+int jina_clip_native_abi(void) { return 8; }
