@@ -2,7 +2,7 @@
 
 Three kernel families live in one library: the skinny GEMMs of a short query
 (:mod:`~jina_clip.model.skinny`), attention (:mod:`~jina_clip.model.short_attention`) and
-GELU times a gate (:mod:`~jina_clip.model.fused_gelu`). The sources are compiled with the
+gated activations (:mod:`~jina_clip.model.gated`). The sources are compiled with the
 system C compiler (``$CC``, else ``cc``) into the user cache, once per source set and
 compiler, and loaded with :mod:`ctypes`, which releases the GIL during a call. The
 library's baseline is AVX-512F/BW/VL and FMA; the functions that need AVX512-BF16 or
@@ -33,7 +33,7 @@ __all__ = ["NativeLibrary", "cache_dir", "cpu_flags", "library", "switched_off"]
 log = logging.getLogger("jina_clip.model")
 
 SOURCES = tuple(Path(__file__).with_name("native") / name
-                for name in ("skinny_gemm.c", "short_attention.c", "gelu.c"))
+                for name in ("skinny_gemm.c", "short_attention.c", "gated.c"))
 FLAGS = ("-O3", "-shared", "-fPIC", "-fopenmp", "-mavx512f", "-mavx512bw", "-mavx512vl",
          "-mfma")
 #: What ``jina_clip_native_abi()`` returns in the build this module expects.
@@ -88,7 +88,7 @@ def _declare(lib: ctypes.CDLL) -> None:
     for fn in (lib.short_attention_f32, lib.short_attention_bf16):
         fn.argtypes = [ptr] * 5 + [i32] * 3 + [ptr] * 4 + [i32, i32, ctypes.c_float, i32]
         fn.restype = i32
-    for fn in (lib.gelu_mul_f32, lib.gelu_mul_bf16):
+    for fn in (lib.gelu_mul_f32, lib.gelu_mul_bf16, lib.silu_mul_f32, lib.silu_mul_bf16):
         fn.argtypes = [ptr] * 3 + [ctypes.c_int64, i32, ctypes.c_int64, i32]
         fn.restype = None
 

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import fused_gelu
+from . import gated
 from .alibi import DEFAULT_MASK_BUDGET, AlibiMask, alibi_slopes
 from .config import TextConfig
 from .linear import Linear, layer_packing
@@ -78,12 +78,12 @@ class GEGLU(nn.Module):
         self.row_chunk = MLP_ROW_CHUNK
 
     def _rows(self, x: torch.Tensor) -> torch.Tensor:
-        gated, plain = self.gated_layers(x).split(self.intermediate_size, dim=-1)
+        gate, plain = self.gated_layers(x).split(self.intermediate_size, dim=-1)
         if self.act is F.gelu:  # one pass on CPU where the kernel runs
-            fused = fused_gelu.gelu_mul(gated, plain)
+            fused = gated.gelu_mul(gate, plain)
             if fused is not None:
                 return self.wo(fused)
-        hidden = self.act(gated)
+        hidden = self.act(gate)
         # in place: one [rows, intermediate] buffer less (GELU's backward needs its input,
         # not its output, so this is autograd-safe too)
         return self.wo(hidden.mul_(plain))
