@@ -90,6 +90,34 @@ def test_row_buckets_pad_little_and_stay_few() -> None:
                                                                           2048, 8192]
 
 
+def test_vision_rows_run_unpadded_text_rows_bucketed(
+    tiny_checkpoint: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A vision batch has one row count per batch size (batch x tokens), so its linears skip
+    the bucket's padding (a copy and up to 12.5 % more arithmetic); text lengths vary, so the
+    text tower's linears keep their buckets."""
+    if not onednn_available():
+        pytest.skip("no packed linears in this torch build")
+    model = JinaCLIPModel.from_pretrained(tiny_checkpoint)
+    padded: list[tuple[int, int]] = []
+    real = linear_module._padded_rows
+
+    def spy(flat: torch.Tensor, rows: int) -> torch.Tensor:
+        padded.append((flat.shape[0], rows))
+        return real(flat, rows)
+
+    monkeypatch.setattr(linear_module, "_padded_rows", spy)
+    pixels = torch.randn(3, 3, 224, 224, generator=torch.Generator().manual_seed(0))
+    ids = torch.randint(104, 300, (3, 37), generator=torch.Generator().manual_seed(0))
+    with torch.inference_mode():
+        fast = model.encode_image(pixels)  # 3 x 197 = 591 rows: its bucket would be 640
+        assert padded == []
+        model.encode_text(ids, ids != 0)  # 111 rows -> 112
+        assert padded and all(p == (111, 112) for p in padded)
+    torch.testing.assert_close(fast, _naive(tiny_checkpoint).image(pixels).float(), atol=1e-5,
+                               rtol=0)
+
+
 def test_many_row_counts_do_not_grow_memory_without_bound() -> None:
     """oneDNN keeps ~0.6-2.5 MB per distinct input shape for the process's life; before row
     bucketing, 300 row counts through a 768x3072 layer grew RSS by ~700 MB."""

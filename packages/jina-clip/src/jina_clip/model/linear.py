@@ -159,7 +159,7 @@ def linear(
         packed, bias32 = _packed(owner, "_skinny_weight", weight, bias, skinny.pack)
         out = kernels.matmul(flat.contiguous(), packed, bias32, rows, weight.shape[0])
         return out.view(*x.shape[:-1], weight.shape[0])
-    padded = row_bucket(rows)
+    padded = rows if getattr(owner, "exact_rows", False) else row_bucket(rows)
     if padded != rows:  # zero rows in, garbage-free rows out, sliced off below
         flat = _padded_rows(flat, padded)
     flat = flat if flat.is_contiguous() else flat.contiguous()
@@ -226,6 +226,12 @@ def row_bucket(rows: int) -> int:
 
 class Linear(nn.Linear):
     """``nn.Linear`` that runs through :func:`linear` (oneDNN packed weights on CPU fp32)."""
+
+    #: Run oneDNN at the input's own row count instead of its :func:`row_bucket`: for layers
+    #: whose row counts are few anyway (the vision towers: batch size x a fixed token count,
+    #: so at most one shape per batch size), the padding was a copy of the input and up to
+    #: 12.5 % more arithmetic (16 v1 images: 3,152 rows ran as 3,328).
+    exact_rows: bool = False
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return linear(x, self.weight, self.bias, self)

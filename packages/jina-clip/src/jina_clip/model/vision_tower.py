@@ -111,6 +111,9 @@ class EVAVisionTransformer(nn.Module):
             cfg.head_width, cfg.rope_seq_len, cfg.pt_hw_seq_len, cfg.rope_theta)
         self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.layers))
         self.norm = nn.LayerNorm(cfg.width, eps=cfg.layer_norm_eps)
+        for module in self.blocks.modules():  # batch x tokens: few row counts, run as they are
+            if isinstance(module, Linear):
+                module.exact_rows = True
 
     def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
         size = self.config.image_size
