@@ -15,6 +15,7 @@ and the caller runs ``scaled_dot_product_attention`` instead.
 
 from __future__ import annotations
 
+import ctypes
 from dataclasses import dataclass
 
 import torch
@@ -73,14 +74,13 @@ def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *,
         if rows < 0 or any(t.shape != (rows, dim) or t.dtype != torch.float32
                            or t.device.type != "cpu" or not t.is_contiguous() for t in tables):
             return None
-    strides = torch.tensor([*q.stride()[:3], *k.stride()[:3], *v.stride()[:3]],
-                           dtype=torch.int64)
+    strides = (ctypes.c_int64 * 9)(*q.stride()[:3], *k.stride()[:3], *v.stride()[:3])
     if lengths is not None:
         lengths = lengths.to(torch.int32).contiguous()
     if slopes is not None:
         slopes = slopes.float().contiguous()
     out = torch.empty(batch, length, heads, dim, dtype=q.dtype)
-    status = kernel(q.data_ptr(), k.data_ptr(), v.data_ptr(), strides.data_ptr(),
+    status = kernel(q.data_ptr(), k.data_ptr(), v.data_ptr(), strides,
                     out.data_ptr(), batch, heads, length,
                     None if lengths is None else lengths.data_ptr(),
                     None if slopes is None else slopes.data_ptr(),

@@ -153,7 +153,8 @@ class XLMRobertaModel(nn.Module):
         # Padded keys get exp(-inf) = 0 weight (the official -10000 gives exp(-1e4) = 0 in
         # fp32 too); without padding no mask, so SDPA may take its fused kernel.
         key_mask = None if bool(keep.all()) else keep[:, None, None, :]
-        lengths = (None if key_mask is None or keep.device.type != "cpu"
+        tracing = torch.jit.is_tracing() or torch.compiler.is_compiling()
+        lengths = (None if key_mask is None or keep.device.type != "cpu" or tracing
                    else short_attention.right_padded_lengths(~keep))
         rotary = text_rotary_tables(input_ids.shape[1], self.config.head_dim,
                                     self.config.rotary_emb_base, device=input_ids.device)

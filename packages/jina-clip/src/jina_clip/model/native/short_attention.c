@@ -58,6 +58,9 @@ AVX512 static inline __m512 exp_ps(__m512 x) {
  * sequence's keys in one set: the fp32 kernel ran 2.4x slower at 4,096 tokens). */
 static inline int row_stride(int lp) { return (lp / 16) % 2 ? lp : lp + 16; }
 
+/* aligned_alloc wants a multiple of the alignment (C11). */
+static inline void *scratch(size_t bytes) { return aligned_alloc(64, (bytes + 63) / 64 * 64); }
+
 /* Rotary position embedding of q and k (see the top): NULL when off. */
 typedef struct {
     const float *cos, *sin;
@@ -355,12 +358,12 @@ AVX512_BF16 static void head_bf16(const uint16_t *q, const uint16_t *k, const ui
     }
 
 #define SCRATCH_F32                                                                          \
-    float *mem = aligned_alloc(64, sizeof(float) * (2 * (size_t)HD * lp + (size_t)QR * lp + QR * HD)); \
+    float *mem = scratch(sizeof(float) * (2 * (size_t)HD * lp + (size_t)QR * lp + QR * HD));     \
     const int ok = mem != NULL;                                                              \
     float *kt = mem, *S = mem + (size_t)HD * lp, *qb = S + (size_t)QR * lp, *kr = qb + QR * HD
 #define SCRATCH_BF16                                                                         \
-    char *mem = aligned_alloc(64, 4 * ((size_t)HD / 2 * lp + (size_t)lp / 2 * HD + (size_t)QR * lp) + \
-                                      2 * ((size_t)QR * lp + QR * HD + (size_t)lp * HD) + 64); \
+    char *mem = scratch(4 * ((size_t)HD / 2 * lp + (size_t)lp / 2 * HD + (size_t)QR * lp) +       \
+                        2 * ((size_t)QR * lp + QR * HD + (size_t)lp * HD));                  \
     const int ok = mem != NULL;                                                              \
     int32_t *kt = (int32_t *)mem, *vt = kt + (size_t)HD / 2 * lp;                            \
     float *S = (float *)(vt + (size_t)lp / 2 * HD);                                          \
