@@ -11,7 +11,8 @@ their instructions, and they are called only on CPUs that report them.
 
 :func:`library` returns ``None`` (and every caller uses PyTorch's own ops, with the same
 results up to fp32 summation order) without a compiler, on a CPU without AVX-512, off Linux,
-or with ``JINA_CLIP_NATIVE=0``.
+or with ``JINA_CLIP_NATIVE=0`` (read once, on first use; the per-family switches
+``JINA_CLIP_ATTENTION`` and ``JINA_CLIP_GATED`` are read on every call).
 """
 
 from __future__ import annotations
