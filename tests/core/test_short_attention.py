@@ -98,6 +98,42 @@ def test_equals_float64_attention(dtype: torch.dtype, batch: int, length: int,
     assert ours <= 1.25 * theirs + 1e-3, (ours, theirs)
 
 
+def test_random_shapes_paddings_biases_and_rotary(dtype: torch.dtype) -> None:
+    """Seeded random calls (batch, length, padding, ALiBi or none, rotary or none) against
+    the same attention in float64."""
+    rng = torch.Generator().manual_seed(11)
+    for trial in range(25):
+        batch = int(torch.randint(1, 5, (1,), generator=rng))
+        length = int(torch.randint(1, 150, (1,), generator=rng))
+        lengths = torch.randint(1, length + 1, (batch,), generator=rng)
+        lengths[0] = length  # the longest text sets the padded length
+        q, k, v = _qkv(batch, length, dtype, seed=100 + trial)
+        slopes = torch.tensor(alibi_slopes(HEADS)) if trial % 2 else None
+        rotary = None
+        if trial % 3 == 0:
+            start = trial % 2
+            angles = torch.rand(length - start, 64, generator=rng) * 4
+            rotary = short_attention.Rotary(angles.cos(), angles.sin(), start, bool(start))
+        with torch.inference_mode():
+            got = short_attention.attention(q, k, v, lengths=lengths, slopes=slopes,
+                                            rotary=rotary)
+        assert got is not None
+        if rotary is not None:  # rotate first (fp32, rounded back, as the towers do)
+            rot = apply_rope if rotary.interleaved else (
+                lambda x, c, s: xlmr_tower._rotate(x.float(), c, s).to(x.dtype))
+            q, k = (torch.cat([t[:, :, :rotary.start],
+                               rot(t[:, :, rotary.start:], rotary.cos, rotary.sin)], dim=2)
+                    for t in (q, k))
+        want = F.scaled_dot_product_attention(
+            q.double(), k.double(), v.double(),
+            attn_mask=_bias(length, slopes, lengths.tolist(), batch))
+        tol = 5e-6 if dtype == torch.float32 else 3e-2
+        for b in range(batch):
+            n = int(lengths[b])
+            torch.testing.assert_close(got[b, :, :n].double(), want[b, :, :n], atol=tol, rtol=0,
+                                       msg=lambda m, t=trial: f"trial {t}: {m}")
+
+
 def test_separate_tensors_and_large_scores(dtype: torch.dtype) -> None:
     """Contiguous q, k, v (the vision tower's rotated ones) and scores far from 0 (the
     softmax subtracts the row maximum)."""
