@@ -199,6 +199,17 @@ def test_not_taken_where_it_cannot_run(monkeypatch: pytest.MonkeyPatch) -> None:
     assert short_attention.attention(q, k, v) is None  # autograd on: PyTorch's op
 
 
+def test_lengths_out_of_range_are_refused(dtype: torch.dtype) -> None:
+    """A direct caller's bad lengths fail with a ValueError before the kernel reads anything
+    (a length past L would read past the keys)."""
+    q, k, v = _qkv(2, 10, dtype, seed=6)
+    with torch.inference_mode():
+        for bad in ([10, 11], [0, 5], [3]):
+            with pytest.raises(ValueError, match="lengths"):
+                short_attention.attention(q, k, v, lengths=torch.tensor(bad))
+        assert short_attention.attention(q, k, v, lengths=torch.tensor([10, 1])) is not None
+
+
 def test_right_padded_lengths() -> None:
     pad = torch.tensor([[False, False, True], [False, False, False]])
     assert short_attention.right_padded_lengths(pad).tolist() == [2, 3]

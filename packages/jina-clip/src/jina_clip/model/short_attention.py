@@ -76,7 +76,9 @@ def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *,
             return None
     strides = (ctypes.c_int64 * 9)(*q.stride()[:3], *k.stride()[:3], *v.stride()[:3])
     if lengths is not None:
-        lengths = lengths.to(torch.int32).contiguous()
+        if lengths.shape != (batch,):
+            raise ValueError(f"lengths must have shape ({batch},), got {tuple(lengths.shape)}")
+        lengths = lengths.to("cpu", torch.int32).contiguous()
     if slopes is not None:
         slopes = slopes.float().contiguous()
     out = torch.empty(batch, length, heads, dim, dtype=q.dtype)
@@ -89,6 +91,8 @@ def attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *,
                     0 if rotary is None else rotary.start,
                     0 if rotary is None else (1 if rotary.interleaved else 2),
                     dim**-0.5, torch.get_num_threads())
+    if status == -2:
+        raise ValueError(f"lengths must be within 1..{length}, got {lengths.tolist()}")
     if status != 0:
         raise MemoryError("attention kernel: out of memory")
     return out.transpose(1, 2)

@@ -19,7 +19,8 @@
  * from `rope_from` on, with row t - rope_from of the fp32 cos/sin tables [*, 64]; mode 1:
  * adjacent pairs, EVA02's vision towers; mode 2: the two halves, v2's text tower), in fp32 as
  * x * cos + rotate(x) * sin and rounded back to the input dtype, as the towers did in PyTorch.
- * Every entry point returns 0, or -1 when it cannot allocate its scratch.
+ * Every entry point returns 0, -1 when it cannot allocate its scratch, or -2 (before any work)
+ * when a length is outside 1..L.
  * Built with the other kernels into one library by jina_clip/model/native.py.
  */
 #include <immintrin.h>
@@ -335,6 +336,9 @@ AVX512_BF16 static void head_bf16(const uint16_t *q, const uint16_t *k, const ui
     int NAME(const T *q, const T *k, const T *v, const int64_t *st, T *out, int B, int H,   \
              int L, const int32_t *lengths, const float *slopes, const float *cos,           \
              const float *sin, int rope_from, int rope_mode, float scale, int threads) {     \
+        if (lengths)                                                                         \
+            for (int b = 0; b < B; b++)                                                      \
+                if (lengths[b] < 1 || lengths[b] > L) return -2; /* nothing read past L */   \
         int failed = 0;                                                                      \
         const Rope rp = {cos, sin, rope_from, rope_mode}, *rope = rope_mode ? &rp : NULL;    \
         const int lp = (L + 15) / 16 * 16 + 16; /* >= every row_stride() */                 \
