@@ -12,12 +12,7 @@ import torch.nn.functional as F
 
 from jina_clip.model import JinaCLIPModel, gated, native
 
-
-def _library() -> native.NativeLibrary:
-    found = native.library()
-    if found is None:
-        pytest.skip("no native kernels on this machine (no AVX-512 or no C compiler)")
-    return found
+pytestmark = pytest.mark.usefixtures("native_library")
 
 
 def _halves(rows: int, n: int, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
@@ -33,7 +28,6 @@ ACTIVATIONS = {"gelu": (gated.gelu_mul, F.gelu), "silu": (gated.silu_mul, F.silu
 @pytest.mark.parametrize("act", sorted(ACTIVATIONS))
 @pytest.mark.parametrize(("rows", "n"), [(1, 1), (3, 15), (7, 16), (5, 33), (64, 3072)])
 def test_fp32_equals_torch(act: str, rows: int, n: int) -> None:
-    _library()
     kernel, torch_act = ACTIVATIONS[act]
     a, b = _halves(rows, n, torch.float32)
     with torch.inference_mode():
@@ -46,8 +40,8 @@ def test_fp32_equals_torch(act: str, rows: int, n: int) -> None:
 
 
 @pytest.mark.parametrize("act", sorted(ACTIVATIONS))
-def test_bf16_is_rounded_once(act: str) -> None:
-    if not _library().bfloat16:
+def test_bf16_is_rounded_once(act: str, native_library: native.NativeLibrary) -> None:
+    if not native_library.bfloat16:
         pytest.skip("no AVX512-BF16 on this CPU")
     kernel, torch_act = ACTIVATIONS[act]
     a, b = _halves(32, 200, torch.bfloat16)
@@ -60,7 +54,6 @@ def test_bf16_is_rounded_once(act: str) -> None:
 
 
 def test_edge_values_as_torch() -> None:
-    _library()
     a = torch.tensor([[0.0, -0.0, 1e-30, -50.0, 50.0, float("inf"), float("-inf"),
                        float("nan"), -3.0, 3.0, 1e4, -1e4, 5.0, -5.0, 0.5, -0.5]])
     with torch.inference_mode():
@@ -77,7 +70,6 @@ def test_edge_values_as_torch() -> None:
 
 
 def test_silu_edge_values() -> None:
-    _library()
     a = torch.tensor([[0.0, -0.0, 1e-30, -50.0, 50.0, float("inf"), float("-inf"),
                        float("nan"), -3.0, 3.0, 1e4, -1e4, 87.0, -87.0, 0.5, -0.5]])
     with torch.inference_mode():
@@ -91,7 +83,6 @@ def test_silu_edge_values() -> None:
 
 
 def test_not_taken_where_it_cannot_run(monkeypatch: pytest.MonkeyPatch) -> None:
-    _library()
     a, b = _halves(2, 8, torch.float32)
     with torch.inference_mode():
         assert gated.gelu_mul(a.half(), b.half()) is None
@@ -102,49 +93,29 @@ def test_not_taken_where_it_cannot_run(monkeypatch: pytest.MonkeyPatch) -> None:
     assert gated.gelu_mul(a, b) is None  # autograd on
 
 
-def test_geglu_mlp_uses_it(tiny_checkpoint: pathlib.Path, monkeypatch: pytest.MonkeyPatch
-                           ) -> None:
-    _library()
+def test_geglu_mlp_uses_it(tiny_checkpoint: pathlib.Path, monkeypatch: pytest.MonkeyPatch,
+                           kernel_calls) -> None:  # type: ignore[no-untyped-def]
     model = JinaCLIPModel.from_pretrained(tiny_checkpoint)
     ids = torch.randint(104, 300, (2, 20), generator=torch.Generator().manual_seed(0))
-    taken: list[tuple[int, ...]] = []
-    real = gated.gelu_mul
-
-    def spy(a, b):  # type: ignore[no-untyped-def]
-        out = real(a, b)
-        if out is not None:
-            taken.append(tuple(out.shape))
-        return out
-
     with torch.inference_mode():
         monkeypatch.setenv("JINA_CLIP_GATED", "0")
         slow = model.encode_text(ids, ids != 0)
         monkeypatch.delenv("JINA_CLIP_GATED")
-        monkeypatch.setattr(gated, "gelu_mul", spy)
+        taken = kernel_calls(gated, "gelu_mul")
         fast = model.encode_text(ids, ids != 0)
     assert len(taken) == 2  # both layers' MLPs
     torch.testing.assert_close(fast, slow, atol=1e-5, rtol=0)
 
 
-def test_swiglu_mlp_uses_it(tiny_checkpoint: pathlib.Path, monkeypatch: pytest.MonkeyPatch
-                            ) -> None:
-    _library()
+def test_swiglu_mlp_uses_it(tiny_checkpoint: pathlib.Path, monkeypatch: pytest.MonkeyPatch,
+                            kernel_calls) -> None:  # type: ignore[no-untyped-def]
     model = JinaCLIPModel.from_pretrained(tiny_checkpoint)
     pixels = torch.randn(2, 3, 224, 224, generator=torch.Generator().manual_seed(4))
-    taken: list[tuple[int, ...]] = []
-    real = gated.silu_mul
-
-    def spy(a, b):  # type: ignore[no-untyped-def]
-        out = real(a, b)
-        if out is not None:
-            taken.append(tuple(out.shape))
-        return out
-
     with torch.inference_mode():
         monkeypatch.setenv("JINA_CLIP_GATED", "0")
         slow = model.encode_image(pixels)
         monkeypatch.delenv("JINA_CLIP_GATED")
-        monkeypatch.setattr(gated, "silu_mul", spy)
+        taken = kernel_calls(gated, "silu_mul")
         fast = model.encode_image(pixels)
     assert len(taken) == 2 and taken[0][0] == 2 * 197  # both layers, every token
     torch.testing.assert_close(fast, slow, atol=1e-5, rtol=0)

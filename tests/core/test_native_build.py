@@ -18,7 +18,7 @@ from jina_clip.model import native
 
 @pytest.fixture
 def built_library() -> native.NativeLibrary:
-    if not {"avx512f", "avx512bw", "avx512vl", "fma"} <= native.cpu_flags():
+    if not native.cpu_supported():
         pytest.skip("this CPU has no AVX-512")
     found = native.library()
     assert found is not None, "the native library did not build on a CPU that can run it"
@@ -58,6 +58,16 @@ def test_a_damaged_cached_build_is_rebuilt(fresh_cache: pathlib.Path) -> None:
                           timeout=300, check=True, env={**os.environ})
     assert done.stdout.strip() == "True"
     assert built.read_bytes()[:4] == b"\x7fELF"
+
+
+def test_a_changed_header_is_a_new_build(monkeypatch: pytest.MonkeyPatch,
+                                         tmp_path: pathlib.Path) -> None:
+    """The sources include simd.h: editing only it must not load a stale cached build."""
+    before = native._build_key("cc")
+    header = tmp_path / "simd.h"
+    header.write_bytes(native.HEADERS[0].read_bytes() + b"/* edited */\n")
+    monkeypatch.setattr(native, "HEADERS", (header,))
+    assert native._build_key("cc") != before
 
 
 @pytest.mark.usefixtures("built_library")

@@ -22,18 +22,10 @@ from jina_clip.testing_v2 import write_tiny_v2_checkpoint
 HEADS = 3
 
 
-def _library() -> native.NativeLibrary:
-    found = native.library()
-    if found is None:
-        pytest.skip("no native kernels on this machine (no AVX-512 or no C compiler)")
-    return found
-
-
 @pytest.fixture(params=[torch.float32, torch.bfloat16], ids=["fp32", "bf16"])
-def dtype(request: pytest.FixtureRequest) -> torch.dtype:
-    if request.param == torch.bfloat16 and not _library().bfloat16:
+def dtype(request: pytest.FixtureRequest, native_library: native.NativeLibrary) -> torch.dtype:
+    if request.param == torch.bfloat16 and not native_library.bfloat16:
         pytest.skip("no AVX512-BF16 on this CPU")
-    _library()
     return request.param
 
 
@@ -184,8 +176,8 @@ def test_rotary_inside_equals_rotating_first(dtype: torch.dtype, interleaved: bo
     torch.testing.assert_close(got.float(), want.float(), atol=tol, rtol=0)
 
 
+@pytest.mark.usefixtures("native_library")
 def test_not_taken_where_it_cannot_run(monkeypatch: pytest.MonkeyPatch) -> None:
-    _library()
     q, k, v = _qkv(1, 8, torch.float32, seed=1)
     with torch.inference_mode():
         assert short_attention.attention(q, k, v) is not None
@@ -245,19 +237,9 @@ def head64_v2(tmp_path_factory: pytest.TempPathFactory) -> pathlib.Path:
 
 
 @pytest.fixture
-def calls(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, ...]]:
+def calls(native_library: native.NativeLibrary, kernel_calls) -> list[tuple[int, ...]]:  # type: ignore[no-untyped-def]
     """Shapes of the attention calls the kernel took."""
-    taken: list[tuple[int, ...]] = []
-    real = short_attention.attention
-
-    def spy(*args, **kwargs):  # type: ignore[no-untyped-def]
-        out = real(*args, **kwargs)
-        if out is not None:
-            taken.append(tuple(out.shape))
-        return out
-
-    monkeypatch.setattr(short_attention, "attention", spy)
-    return taken
+    return kernel_calls(short_attention, "attention")
 
 
 def _ids(lengths: list[int], pad: int, first: int, last: int) -> torch.Tensor:
@@ -271,7 +253,6 @@ def _ids(lengths: list[int], pad: int, first: int, last: int) -> torch.Tensor:
 
 def test_v1_towers_take_it_and_match_the_reference(head64_v1: pathlib.Path,
                                                    calls: list[tuple[int, ...]]) -> None:
-    _library()
     model = JinaCLIPModel.from_pretrained(head64_v1)
     naive = _reference("reference_model", "NaiveJinaCLIP")(head64_v1)
     ids = _ids([130, 7, 64], pad=0, first=101, last=102)
@@ -287,7 +268,6 @@ def test_v1_towers_take_it_and_match_the_reference(head64_v1: pathlib.Path,
 def test_v2_towers_take_it_and_match_the_reference(
     head64_v2: pathlib.Path, calls: list[tuple[int, ...]]
 ) -> None:
-    _library()
     model = JinaCLIPModel.from_pretrained(head64_v2)
     naive = _reference("reference_model_v2", "NaiveJinaCLIPV2")(head64_v2)
     ids = _ids([40, 9, 25], pad=1, first=0, last=2)
@@ -301,9 +281,10 @@ def test_v2_towers_take_it_and_match_the_reference(
 
 
 def test_off_gives_the_same_vectors_and_bf16_stays_close(
-    head64_v1: pathlib.Path, monkeypatch: pytest.MonkeyPatch
+    head64_v1: pathlib.Path, monkeypatch: pytest.MonkeyPatch,
+    native_library: native.NativeLibrary,
 ) -> None:
-    if not _library().bfloat16:
+    if not native_library.bfloat16:
         pytest.skip("no AVX512-BF16 on this CPU")
     ids = _ids([90, 33, 5, 60], pad=0, first=101, last=102)
     fp32 = JinaCLIPModel.from_pretrained(head64_v1)

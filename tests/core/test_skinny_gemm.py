@@ -15,15 +15,11 @@ from jina_clip.model import native, skinny
 from jina_clip.model.linear import Linear, onednn_available
 
 
-def _cpu_can_run_them() -> bool:
-    return {"avx512f", "avx512bw", "avx512vl", "fma"} <= native.cpu_flags()
-
-
 @pytest.fixture
 def kernels() -> skinny.SkinnyKernels:
     if not onednn_available():
         pytest.skip("no packed linears in this torch build")
-    if not _cpu_can_run_them():
+    if not native.cpu_supported():
         pytest.skip("this CPU has no AVX-512")
     found = skinny.kernels()
     assert found is not None, "the kernels did not build on a CPU that can run them"

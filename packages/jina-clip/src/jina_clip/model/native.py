@@ -29,12 +29,14 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["NativeLibrary", "cache_dir", "cpu_flags", "library", "switched_off"]
+__all__ = ["NativeLibrary", "cache_dir", "cpu_flags", "cpu_supported", "library", "switched_off"]
 
 log = logging.getLogger("jina_clip.model")
 
 SOURCES = tuple(Path(__file__).with_name("native") / name
                 for name in ("skinny_gemm.c", "short_attention.c", "gated.c"))
+#: Included by the sources: part of what a cached build is keyed on.
+HEADERS = (Path(__file__).with_name("native") / "simd.h",)
 FLAGS = ("-O3", "-shared", "-fPIC", "-fopenmp", "-mavx512f", "-mavx512bw", "-mavx512vl",
          "-mfma")
 #: What ``jina_clip_native_abi()`` returns in the build this module expects.
@@ -116,6 +118,11 @@ def cpu_flags() -> set[str]:
     return set()
 
 
+def cpu_supported() -> bool:
+    """Whether this CPU has the library's baseline (AVX-512F/BW/VL and FMA)."""
+    return cpu_flags() >= _BASELINE
+
+
 def _load(built: Path) -> ctypes.CDLL:
     lib = ctypes.CDLL(str(built))
     if lib.jina_clip_native_abi() != ABI:
@@ -123,18 +130,23 @@ def _load(built: Path) -> ctypes.CDLL:
     return lib
 
 
+def _build_key(compiler: str) -> str:
+    """What a cached build is keyed on: every source and header, the compiler and the flags."""
+    digest = hashlib.sha256()
+    for source in (*SOURCES, *HEADERS):
+        digest.update(source.read_bytes() + b"\0")
+    digest.update("\0".join((compiler, *FLAGS)).encode())
+    return digest.hexdigest()[:16]
+
+
 def _build() -> Path:
-    """Compile ``SOURCES`` unless these sources and flags are already built; the result is
+    """Compile ``SOURCES`` unless these sources, headers and flags are already built; the result is
     written under a temporary name and renamed, so concurrent processes never load half a
     file."""
     compiler = os.environ.get("CC") or shutil.which("cc") or shutil.which("gcc")
     if not compiler:
         raise OSError("no C compiler (set CC)")
-    digest = hashlib.sha256()
-    for source in SOURCES:
-        digest.update(source.read_bytes() + b"\0")
-    digest.update("\0".join((compiler, *FLAGS)).encode())
-    target = cache_dir() / f"jina_clip_native-{digest.hexdigest()[:16]}.so"
+    target = cache_dir() / f"jina_clip_native-{_build_key(compiler)}.so"
     if target.exists():
         return target
     target.parent.mkdir(parents=True, exist_ok=True)

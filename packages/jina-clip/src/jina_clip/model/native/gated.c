@@ -14,29 +14,7 @@
  * apart (a and b may be the two halves of one [rows, 2n] tensor); out is [rows, n].
  * Built with the other kernels into one library by jina_clip/model/native.py.
  */
-#include <immintrin.h>
-#include <stdint.h>
-
-#define AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,fma")))
-#define AVX512_BF16 __attribute__((target("avx512f,avx512bw,avx512vl,fma,avx512bf16")))
-
-/* exp(x) to about 1 ulp (Cephes' expf; as in short_attention.c), x clamped to [-88, 88]. */
-AVX512 static inline __m512 exp_clamped_ps(__m512 x) {
-    x = _mm512_max_ps(_mm512_set1_ps(-88.f), x);
-    x = _mm512_min_ps(_mm512_set1_ps(88.f), x);
-    const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
-                                          _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
-    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
-    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
-    p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.f)));
-    return _mm512_scalef_ps(p, n);
-}
+#include "simd.h"
 
 AVX512 static inline __m512 gelu_ps(__m512 x) {
     const __m512 one = _mm512_set1_ps(1.f);
@@ -49,7 +27,7 @@ AVX512 static inline __m512 gelu_ps(__m512 x) {
     r = _mm512_fmadd_ps(r, t, _mm512_set1_ps(1.421413741f));
     r = _mm512_fmadd_ps(r, t, _mm512_set1_ps(-0.284496736f));
     r = _mm512_fmadd_ps(r, t, _mm512_set1_ps(0.254829592f));
-    const __m512 e = exp_clamped_ps(_mm512_sub_ps(_mm512_setzero_ps(), _mm512_mul_ps(z, z)));
+    const __m512 e = exp_ps(_mm512_sub_ps(_mm512_setzero_ps(), _mm512_mul_ps(z, z)));
     /* erf(z) = sign(z) * (1 - r t exp(-z^2)), in PyTorch's order: (-exp * t) * r + 1 */
     const __m512 neg_et = _mm512_mul_ps(_mm512_sub_ps(_mm512_setzero_ps(), e), t);
     const __m512 erf = _mm512_castsi512_ps(
@@ -57,23 +35,10 @@ AVX512 static inline __m512 gelu_ps(__m512 x) {
     return _mm512_mul_ps(_mm512_mul_ps(x, _mm512_set1_ps(0.5f)), _mm512_add_ps(one, erf));
 }
 
-static inline __mmask16 cols_mask(int n, int i) {
-    return n - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - i)) - 1u);
-}
-
 AVX512 static inline __m512 silu_ps(__m512 x) {
     const __m512 one = _mm512_set1_ps(1.f);
-    return _mm512_div_ps(x, _mm512_add_ps(one, exp_clamped_ps(_mm512_sub_ps(_mm512_setzero_ps(), x))));
+    return _mm512_div_ps(x, _mm512_add_ps(one, exp_ps(_mm512_sub_ps(_mm512_setzero_ps(), x))));
 }
-
-AVX512_BF16 static inline __m512 load_bf16(__mmask16 m, const uint16_t *p) {
-    return _mm512_castsi512_ps(
-        _mm512_slli_epi32(_mm512_cvtepu16_epi32(_mm256_maskz_loadu_epi16(m, p)), 16));
-}
-
-#define LOAD_F32(m, p) _mm512_maskz_loadu_ps(m, p)
-#define STORE_F32(p, m, y) _mm512_mask_storeu_ps(p, m, y)
-#define STORE_BF16(p, m, y) _mm256_mask_storeu_epi16(p, m, (__m256i)_mm512_cvtneps_pbh(y))
 
 #define DEFINE_GATED(NAME, ACT, T, LOAD, STORE, ATTR)                                        \
     ATTR void NAME(const T *a, const T *b, T *out, int64_t rows, int n, int64_t stride,      \
@@ -83,7 +48,7 @@ AVX512_BF16 static inline __m512 load_bf16(__mmask16 m, const uint16_t *p) {
             const T *ar = a + r * stride, *br = b ? b + r * stride : 0;                       \
             T *o = out + r * (int64_t)n;                                                     \
             for (int i = 0; i < n; i += 16) {                                                \
-                const __mmask16 m = cols_mask(n, i);                                         \
+                const __mmask16 m = lanes(n, i);                                             \
                 __m512 y = ACT(LOAD(m, ar + i));                                             \
                 if (br) y = _mm512_mul_ps(y, LOAD(m, br + i));                               \
                 STORE(o + i, m, y);                                                          \
@@ -91,7 +56,7 @@ AVX512_BF16 static inline __m512 load_bf16(__mmask16 m, const uint16_t *p) {
         }                                                                                    \
     }
 
-DEFINE_GATED(gelu_mul_f32, gelu_ps, float, LOAD_F32, STORE_F32, AVX512)
-DEFINE_GATED(gelu_mul_bf16, gelu_ps, uint16_t, load_bf16, STORE_BF16, AVX512_BF16)
-DEFINE_GATED(silu_mul_f32, silu_ps, float, LOAD_F32, STORE_F32, AVX512)
-DEFINE_GATED(silu_mul_bf16, silu_ps, uint16_t, load_bf16, STORE_BF16, AVX512_BF16)
+DEFINE_GATED(gelu_mul_f32, gelu_ps, float, load_f32, store_f32, AVX512)
+DEFINE_GATED(gelu_mul_bf16, gelu_ps, uint16_t, load_bf16, store_bf16, AVX512_BF16)
+DEFINE_GATED(silu_mul_f32, silu_ps, float, load_f32, store_f32, AVX512)
+DEFINE_GATED(silu_mul_bf16, silu_ps, uint16_t, load_bf16, store_bf16, AVX512_BF16)

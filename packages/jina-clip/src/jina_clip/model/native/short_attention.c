@@ -23,36 +23,12 @@
  * when a length is outside 1..L.
  * Built with the other kernels into one library by jina_clip/model/native.py.
  */
-#include <immintrin.h>
-#include <stdint.h>
 #include <stdlib.h>
-#include <string.h>
+
+#include "simd.h"
 
 #define HD 64 /* head dim */
 #define QR 4  /* queries per block */
-
-#define AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,fma")))
-#define AVX512_BF16 __attribute__((target("avx512f,avx512bw,avx512vl,fma,avx512bf16")))
-
-/* exp(x) in fp32 to about 1 ulp (Cephes' expf: x = n ln2 + r, |r| <= ln2 / 2, a degree-7
- * polynomial in r, times 2^n). NaN in, NaN out; below -88 it returns exp(-88) (~6e-39),
- * which is 0 next to the row maximum's 1. */
-AVX512 static inline __m512 exp_ps(__m512 x) {
-    x = _mm512_max_ps(_mm512_set1_ps(-88.f), x); /* the second operand wins on NaN */
-    x = _mm512_min_ps(_mm512_set1_ps(88.f), x);
-    const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
-                                          _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
-    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
-    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
-    p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.f)));
-    return _mm512_scalef_ps(p, n);
-}
 
 /* Row stride for lp (a multiple of 16) columns: an odd number of 64-byte lines, so the rows
  * of kt never share one L1 set (a stride of a multiple of 4 KB put all 64 rows of a long
@@ -68,9 +44,10 @@ typedef struct {
     int from, mode;
 } Rope;
 
-AVX512 static inline __m512 negate(__m512 x, __mmask16 lanes) {
+/* x with the sign of the lanes `which` flipped (exactly: the sign bit). */
+AVX512 static inline __m512 negate(__m512 x, __mmask16 which) {
     const __m512i bits = _mm512_castps_si512(x);
-    return _mm512_castsi512_ps(_mm512_mask_xor_epi32(bits, lanes, bits, _mm512_set1_epi32(INT32_MIN)));
+    return _mm512_castsi512_ps(_mm512_mask_xor_epi32(bits, which, bits, _mm512_set1_epi32(INT32_MIN)));
 }
 
 /* x (64 fp32) rotated for table row c/s into out (may be x). */
@@ -108,16 +85,9 @@ AVX512_BF16 static void rope_row_bf16(const uint16_t *src, int t, const Rope *ro
     }
     const size_t row = (size_t)(t - rope->from) * HD;
     __m512 x[4];
-    for (int i = 0; i < 4; i++)
-        x[i] = _mm512_castsi512_ps(_mm512_slli_epi32(
-            _mm512_cvtepu16_epi32(_mm256_loadu_si256((const __m256i *)(src + 16 * i))), 16));
+    for (int i = 0; i < 4; i++) x[i] = load_bf16(0xffff, src + 16 * i);
     rotate_f32(x, rope->cos + row, rope->sin + row, rope->mode, x);
-    for (int i = 0; i < 4; i++)
-        _mm256_storeu_si256((__m256i *)(dst + 16 * i), (__m256i)_mm512_cvtneps_pbh(x[i]));
-}
-
-static inline __mmask16 keys_mask(int n, int j) {
-    return n - j >= 16 ? (__mmask16)0xffff : (n - j <= 0 ? 0 : (__mmask16)((1u << (n - j)) - 1u));
+    for (int i = 0; i < 4; i++) store_bf16(dst + 16 * i, 0xffff, x[i]);
 }
 
 /* Rows r < rows of S [QR][ld] (raw q.k sums of lp keys): scale, add the bias of query i0 + r,
@@ -132,7 +102,7 @@ AVX512 static void softmax_rows(float *S, int ld, int lp, int rows, int i0, int 
         const __m512 qi = _mm512_set1_ps((float)(i0 + r));
         __m512 mx = _mm512_set1_ps(-__builtin_inff());
         for (int j = 0; j < n; j += 16) {
-            const __mmask16 m = keys_mask(n, j);
+            const __mmask16 m = lanes(n, j);
             const __m512 dist = _mm512_abs_ps(_mm512_sub_ps(
                 qi, _mm512_add_ps(iota, _mm512_set1_ps((float)j))));
             /* bias = -slope * |i - j| in fp32, then scale * score + bias */
@@ -144,7 +114,7 @@ AVX512 static void softmax_rows(float *S, int ld, int lp, int rows, int i0, int 
         const __m512 top = _mm512_set1_ps(_mm512_reduce_max_ps(mx));
         __m512 acc = _mm512_setzero_ps();
         for (int j = 0; j < lp; j += 16) {
-            const __mmask16 m = keys_mask(n, j);
+            const __mmask16 m = lanes(n, j);
             const __m512 e = _mm512_maskz_mov_ps(m, exp_ps(_mm512_sub_ps(_mm512_loadu_ps(s + j),
                                                                          top)));
             acc = _mm512_add_ps(acc, e);
@@ -222,12 +192,6 @@ AVX512 static void head_f32(const float *q, const float *k, const float *v, int6
 
 /* ------------------------------------------------------------------------------ bf16 -- */
 
-static inline int32_t word(const void *p) {
-    int32_t v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
-
 /* kt is [HD/2][lp] words: word (p, j) = k_j[2p], k_j[2p + 1]. */
 #define QK_BF16(C)                                                                           \
     AVX512_BF16 static inline void qk_bf16_##C(const uint16_t *qb, const int32_t *kt, int lp, \
@@ -303,8 +267,7 @@ AVX512_BF16 static void head_bf16(const uint16_t *q, const uint16_t *k, const ui
         softmax_rows(S, ld, lp, rows, i0, n, scale, slope, sum);
         for (int r = 0; r < QR; r++)
             for (int j = 0; j < lp; j += 16)
-                _mm256_storeu_si256((__m256i *)(P + (size_t)r * ld + j),
-                                    (__m256i)_mm512_cvtneps_pbh(_mm512_loadu_ps(S + (size_t)r * ld + j)));
+                store_bf16(P + (size_t)r * ld + j, 0xffff, _mm512_loadu_ps(S + (size_t)r * ld + j));
         __m512 acc[QR][HD / 16];
         for (int r = 0; r < QR; r++)
             for (int c = 0; c < HD / 16; c++) acc[r][c] = _mm512_setzero_ps();
@@ -321,8 +284,7 @@ AVX512_BF16 static void head_bf16(const uint16_t *q, const uint16_t *k, const ui
         for (int r = 0; r < rows; r++) {
             const __m512 inv = _mm512_set1_ps(1.f / sum[r]);
             for (int c = 0; c < HD / 16; c++)
-                _mm256_storeu_si256((__m256i *)(out + (size_t)(i0 + r) * os + 16 * c),
-                                    (__m256i)_mm512_cvtneps_pbh(_mm512_mul_ps(acc[r][c], inv)));
+                store_bf16(out + (size_t)(i0 + r) * os + 16 * c, 0xffff, _mm512_mul_ps(acc[r][c], inv));
         }
     }
 }

@@ -25,23 +25,13 @@
  * AVX512-BF16 / AVX512-VNNI in their own target attributes, so only they can contain those
  * instructions, and they run only on CPUs that report them.
  */
-#include <immintrin.h>
 #include <math.h>
-#include <stdint.h>
 #include <stdlib.h>
-#include <string.h>
+
+#include "simd.h"
 
 #define FAR 256 /* k-steps (64-byte lines) ahead, into L2 */
 #define NEAR 32 /* k-steps ahead, into L1 */
-
-#define AVX512 __attribute__((target("avx512f,avx512bw,avx512vl,fma")))
-#define AVX512_BF16 __attribute__((target("avx512f,avx512bw,avx512vl,fma,avx512bf16")))
-#define AVX512_VNNI __attribute__((target("avx512f,avx512bw,avx512vl,fma,avx512vnni")))
-
-static inline __mmask16 tail_mask(int N, int n0) {
-    int cols = N - n0 < 16 ? N - n0 : 16;
-    return (__mmask16)((1u << cols) - 1u);
-}
 
 /* x [rows, K] of `unit`-byte elements -> [K/group][16][group]: for every group of `group`
  * inputs (1 for fp32, 2 for bf16, 4 for int8), the 16 rows side by side; missing rows 0.
@@ -82,12 +72,6 @@ static void *transpose_rows(const void *x, int rows, int K, int unit, int group)
         }                                                                                    \
     }
 
-static inline int32_t word(const void *p) {
-    int32_t v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
-
 #define FMA_F32 acc[m] = _mm512_fmadd_ps(_mm512_set1_ps(xs[m]), _mm512_castsi512_ps(w), acc[m])
 /* bf16 pairs as a broadcast operand of vdpbf16ps itself (GCC emits a separate vpbroadcastd
  * for the intrinsic, which costs ~8 % of the bf16 kernel's time). */
@@ -125,7 +109,7 @@ DEFINE_BLOCK(block_s8, 16, uint8_t, 4, int8_t, FMA_S8, AVX512_VNNI)
             __m512i iacc[16];                                                                \
             RUN_BLOCK(BLOCK, xt, packed + (size_t)nb * K * 16, K, rows, acc, iacc);          \
             const int n0 = nb * 16;                                                          \
-            const __mmask16 mask = tail_mask(N, n0);                                         \
+            const __mmask16 mask = lanes(N, n0);                                         \
             const __m512 b =                                                                 \
                 bias ? _mm512_maskz_loadu_ps(mask, bias + n0) : _mm512_setzero_ps();         \
             for (int m = 0; m < rows; m++)                                                   \
@@ -135,12 +119,8 @@ DEFINE_BLOCK(block_s8, 16, uint8_t, 4, int8_t, FMA_S8, AVX512_VNNI)
         return 0;                                                                            \
     }
 
-#define STORE_F32(dst, mask, v) _mm512_mask_storeu_ps(dst, mask, v)
-#define STORE_BF16(dst, mask, v)                                                             \
-    _mm256_mask_storeu_epi16(dst, mask, (__m256i)_mm512_cvtneps_pbh(v))
-
-DEFINE_FLOAT_GEMM(skinny_gemm_f32, float, block_f32, 1, STORE_F32, AVX512)
-DEFINE_FLOAT_GEMM(skinny_gemm_bf16, uint16_t, block_bf16, 2, STORE_BF16, AVX512_BF16)
+DEFINE_FLOAT_GEMM(skinny_gemm_f32, float, block_f32, 1, store_f32, AVX512)
+DEFINE_FLOAT_GEMM(skinny_gemm_bf16, uint16_t, block_bf16, 2, store_bf16, AVX512_BF16)
 
 /* Row of K fp32 -> K uint8 with x ~ scale * (q - zero); zero in [0, 255]. Rounding is to
  * nearest even, as nearbyintf. A row with a NaN or an infinity gets scale NaN: its outputs
@@ -149,7 +129,7 @@ AVX512 static void quantize_row(const float *x, int K, uint8_t *xq, float *scale
     __m512 lo = _mm512_setzero_ps(), hi = _mm512_setzero_ps(); /* the range holds 0 */
     __mmask16 bad = 0;
     for (int k = 0; k < K; k += 16) {
-        __mmask16 m = K - k >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (K - k)) - 1u);
+        __mmask16 m = lanes(K, k);
         __m512 v = _mm512_maskz_loadu_ps(m, x + k);
         __m512 d = _mm512_sub_ps(v, v); /* NaN exactly where v is NaN or infinite */
         bad |= _mm512_mask_cmp_ps_mask(m, d, d, _CMP_UNORD_Q);
@@ -170,7 +150,7 @@ AVX512 static void quantize_row(const float *x, int K, uint8_t *xq, float *scale
     const __m512 inv = _mm512_set1_ps(1.f / s), zf = _mm512_set1_ps((float)z);
     const __m512 top = _mm512_set1_ps(255.f), bottom = _mm512_setzero_ps();
     for (int k = 0; k < K; k += 16) {
-        __mmask16 m = K - k >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (K - k)) - 1u);
+        __mmask16 m = lanes(K, k);
         __m512 v = _mm512_maskz_loadu_ps(m, x + k);
         __m512 q = _mm512_roundscale_ps(_mm512_mul_ps(v, inv),
                                         _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
@@ -201,7 +181,7 @@ AVX512_VNNI int skinny_gemm_s8(const float *x, const int8_t *packed, const float
         __m512i iacc[16];
         RUN_BLOCK(block_s8, xt, packed + (size_t)nb * K * 16, K, rows, acc, iacc);
         const int n0 = nb * 16;
-        const __mmask16 mask = tail_mask(N, n0);
+        const __mmask16 mask = lanes(N, n0);
         const __m512 ws = _mm512_maskz_loadu_ps(mask, w_scale + n0);
         const __m512i cs = _mm512_maskz_loadu_epi32(mask, colsum + n0);
         const __m512 b = bias ? _mm512_maskz_loadu_ps(mask, bias + n0) : _mm512_setzero_ps();
